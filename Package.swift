@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "EnvAgent",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "agent", targets: ["agent"]),
+        .library(name: "EnvAgentCore", targets: ["EnvAgentCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibgit2",
+            pkgConfig: "libgit2",
+            providers: [.apt(["libgit2-dev"]), .brew(["libgit2"])]
+        ),
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]
+        ),
+        .target(
+            name: "EnvAgentCore",
+            dependencies: ["CLibgit2", "CSodium"]
+        ),
+        .executableTarget(
+            name: "agent",
+            dependencies: [
+                "EnvAgentCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "EnvAgentCoreTests",
+            dependencies: ["EnvAgentCore"],
+            resources: [.copy("Vectors")]
+        ),
+        .testTarget(
+            name: "AgentCLITests",
+            dependencies: ["EnvAgentCore", "agent"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,218 @@
+import CSodium
+
+/// Bytes that must not outlive their use (keys, plaintext values): wiped with `sodium_memzero`
+/// when the last reference goes away.
+public final class SecretBytes: @unchecked Sendable {
+    // Never resized after init, so the storage address is stable and fully wiped in deinit.
+    public private(set) var bytes: [UInt8]
+
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    public init(count: Int) { self.bytes = [UInt8](repeating: 0, count: count) }
+
+    public var count: Int { bytes.count }
+
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try bytes.withUnsafeBytes(body)
+    }
+
+    func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+        try bytes.withUnsafeMutableBytes(body)
+    }
+
+    /// The bytes as UTF-8 text. The returned `String` is a copy the caller should drop quickly.
+    public var utf8String: String { String(decoding: bytes, as: UTF8.self) }
+
+    deinit {
+        bytes.withUnsafeMutableBytes { raw in
+            if let base = raw.baseAddress { sodium_memzero(base, raw.count) }
+        }
+    }
+}
+
+/// Every libsodium primitive the product uses, in one place.
+public enum Crypto {
+    private static let initialized: Bool = sodium_init() >= 0
+
+    static func ensureInitialized() throws {
+        guard initialized else { throw AgentError.internal("libsodium failed to initialise") }
+    }
+
+    // MARK: Sizes
+    public static let aeadKeyBytes = Int(crypto_aead_xchacha20poly1305_ietf_keybytes())
+    public static let aeadNonceBytes = Int(crypto_aead_xchacha20poly1305_ietf_npubbytes())
+    public static let aeadTagBytes = Int(crypto_aead_xchacha20poly1305_ietf_abytes())
+    public static let publicKeyBytes = Int(crypto_box_publickeybytes())
+    public static let secretKeyBytes = Int(crypto_box_secretkeybytes())
+    public static let sealBytes = Int(crypto_box_sealbytes())
+
+    // MARK: Random
+
+    public static func randomBytes(_ count: Int) throws -> [UInt8] {
+        try ensureInitialized()
+        var out = [UInt8](repeating: 0, count: count)
+        out.withUnsafeMutableBytes { randombytes_buf($0.baseAddress!, count) }
+        return out
+    }
+
+    public static func newAEADKey() throws -> SecretBytes {
+        try ensureInitialized()
+        let key = SecretBytes(count: aeadKeyBytes)
+        key.withUnsafeMutableBytes {
+            crypto_aead_xchacha20poly1305_ietf_keygen($0.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+        return key
+    }
+
+    // MARK: AEAD (XChaCha20-Poly1305-IETF)
+
+    /// Seals `plaintext` under `key` with a fresh random nonce; returns nonce ‖ ciphertext ‖ tag.
+    public static func seal(_ plaintext: UnsafeRawBufferPointer, key: SecretBytes,
+                            associatedData: [UInt8]) throws -> [UInt8] {
+        try ensureInitialized()
+        guard key.count == aeadKeyBytes else { throw AgentError.internal("wrong AEAD key length") }
+        var out = try randomBytes(aeadNonceBytes)
+        out.append(contentsOf: repeatElement(0, count: plaintext.count + aeadTagBytes))
+        var written: UInt64 = 0
+        let rc = out.withUnsafeMutableBufferPointer { outBuf in
+            key.withUnsafeBytes { k in
+                associatedData.withUnsafeBufferPointer { ad in
+                    crypto_aead_xchacha20poly1305_ietf_encrypt(
+                        outBuf.baseAddress! + aeadNonceBytes, &written,
+                        plaintext.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(plaintext.count),
+                        ad.baseAddress, UInt64(ad.count),
+                        nil, outBuf.baseAddress!, k.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                }
+            }
+        }
+        guard rc == 0 else { throw AgentError.internal("encryption failed") }
+        return out
+    }
+
+    /// Opens nonce ‖ ciphertext ‖ tag; `nil` when the tag does not verify (wrong key, wrong
+    /// associated data, or tampered bytes).
+    public static func open(_ sealed: [UInt8], key: SecretBytes, associatedData: [UInt8]) throws -> SecretBytes? {
+        try ensureInitialized()
+        guard sealed.count >= aeadNonceBytes + aeadTagBytes, key.count == aeadKeyBytes else { return nil }
+        let plain = SecretBytes(count: sealed.count - aeadNonceBytes - aeadTagBytes)
+        var written: UInt64 = 0
+        let rc = plain.withUnsafeMutableBytes { p in
+            sealed.withUnsafeBufferPointer { s in
+                key.withUnsafeBytes { k in
+                    associatedData.withUnsafeBufferPointer { ad in
+                        crypto_aead_xchacha20poly1305_ietf_decrypt(
+                            p.baseAddress?.assumingMemoryBound(to: UInt8.self), &written, nil,
+                            s.baseAddress! + aeadNonceBytes, UInt64(s.count - aeadNonceBytes),
+                            ad.baseAddress, UInt64(ad.count),
+                            s.baseAddress!, k.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                    }
+                }
+            }
+        }
+        return rc == 0 ? plain : nil
+    }
+
+    // MARK: Key pairs and sealed boxes (X25519)
+
+    public static func newKeyPair() throws -> (publicKey: [UInt8], secretKey: SecretBytes) {
+        try ensureInitialized()
+        var pk = [UInt8](repeating: 0, count: publicKeyBytes)
+        let sk = SecretBytes(count: secretKeyBytes)
+        let rc = sk.withUnsafeMutableBytes { crypto_box_keypair(&pk, $0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
+        guard rc == 0 else { throw AgentError.internal("key generation failed") }
+        return (pk, sk)
+    }
+
+    public static func publicKey(forSecretKey sk: SecretBytes) throws -> [UInt8] {
+        try ensureInitialized()
+        var pk = [UInt8](repeating: 0, count: publicKeyBytes)
+        let rc = sk.withUnsafeBytes { crypto_scalarmult_base(&pk, $0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
+        guard rc == 0 else { throw AgentError.internal("public key derivation failed") }
+        return pk
+    }
+
+    /// Anonymous sealed box for `recipient`: only the holder of its secret key can open it.
+    public static func sealedBox(_ message: SecretBytes, to recipient: [UInt8]) throws -> [UInt8] {
+        try ensureInitialized()
+        var out = [UInt8](repeating: 0, count: message.count + sealBytes)
+        let rc = message.withUnsafeBytes { m in
+            crypto_box_seal(&out, m.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(m.count), recipient)
+        }
+        guard rc == 0 else { throw AgentError.internal("sealing failed") }
+        return out
+    }
+
+    public static func openSealedBox(_ box: [UInt8], publicKey: [UInt8], secretKey: SecretBytes) throws -> SecretBytes? {
+        try ensureInitialized()
+        guard box.count > sealBytes else { return nil }
+        let out = SecretBytes(count: box.count - sealBytes)
+        let rc = out.withUnsafeMutableBytes { o in
+            secretKey.withUnsafeBytes { sk in
+                crypto_box_seal_open(o.baseAddress!.assumingMemoryBound(to: UInt8.self), box, UInt64(box.count),
+                                     publicKey, sk.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            }
+        }
+        return rc == 0 ? out : nil
+    }
+
+    // MARK: Hashing and encoding
+
+    /// BLAKE2b of `input`, `length` bytes.
+    public static func hash(_ input: [UInt8], length: Int) throws -> [UInt8] {
+        try ensureInitialized()
+        var out = [UInt8](repeating: 0, count: length)
+        _ = crypto_generichash(&out, length, input, UInt64(input.count), nil, 0)
+        return out
+    }
+
+    public enum Base64Variant: Int32 {
+        case standard = 1      // sodium_base64_VARIANT_ORIGINAL
+        case urlSafeNoPadding = 7 // sodium_base64_VARIANT_URLSAFE_NO_PADDING
+    }
+
+    public static func base64(_ bytes: UnsafeRawBufferPointer, variant: Base64Variant = .standard) -> String {
+        _ = initialized
+        let length = sodium_base64_encoded_len(bytes.count, variant.rawValue)
+        return String(unsafeUninitializedCapacity: length) { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { chars in
+                _ = sodium_bin2base64(chars.baseAddress!, length,
+                                      bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count,
+                                      variant.rawValue)
+            }
+            return length - 1 // without the terminating NUL
+        }
+    }
+
+    public static func base64(_ bytes: [UInt8], variant: Base64Variant = .standard) -> String {
+        bytes.withUnsafeBytes { base64($0, variant: variant) }
+    }
+
+    /// Decodes base64 text given as raw bytes; `nil` for anything that is not strict base64.
+    public static func decodeBase64<C: Collection>(_ text: C, variant: Base64Variant = .standard) -> [UInt8]?
+    where C.Element == UInt8 {
+        _ = initialized
+        let decode = { (input: UnsafeBufferPointer<UInt8>) -> [UInt8]? in
+            var out = [UInt8](repeating: 0, count: input.count / 4 * 3 + 3)
+            var written = 0
+            let rc = input.withMemoryRebound(to: CChar.self) { chars in
+                sodium_base642bin(&out, out.count, chars.baseAddress, chars.count, nil, &written, nil, variant.rawValue)
+            }
+            guard rc == 0 else { return nil }
+            out.removeLast(out.count - written)
+            return out
+        }
+        if let result = text.withContiguousStorageIfAvailable(decode) { return result }
+        return Array(text).withUnsafeBufferPointer(decode)
+    }
+
+    /// Constant-time comparison.
+    public static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.count == b.count && sodium_memcmp(a, b, a.count) == 0
+    }
+
+    public static func wipe(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { raw in
+            if let base = raw.baseAddress { sodium_memzero(base, raw.count) }
+        }
+    }
+}

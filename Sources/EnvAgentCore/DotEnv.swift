@@ -1,0 +1,222 @@
+/// Output formats of `render`.
+public enum RenderFormat: String, Sendable, CaseIterable, Codable {
+    /// `KEY='value'` lines that python-dotenv, Node's dotenv, docker compose's env_file and
+    /// POSIX `set -a; . ./file` all read back to the identical value.
+    case env
+    /// `export KEY='value'` lines, POSIX-quoted for `eval`.
+    case sh
+    /// One JSON object mapping env var → value.
+    case json
+}
+
+/// One variable to render: its env var name and decrypted value.
+public struct RenderEntry: Sendable {
+    public let name: String
+    public let envVar: String
+    public let value: SecretBytes
+
+    public init(name: String, envVar: String, value: SecretBytes) {
+        self.name = name
+        self.envVar = envVar
+        self.value = value
+    }
+}
+
+/// The `.env` renderer and parser.
+public enum DotEnv {
+    private static let quote = UInt8(ascii: "'"), doubleQuote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+    private static let dollar = UInt8(ascii: "$"), backtick = UInt8(ascii: "`"), newline = UInt8(ascii: "\n")
+    private static let cr = UInt8(ascii: "\r"), brace = UInt8(ascii: "{")
+
+    public static func render(_ entries: [RenderEntry], format: RenderFormat) throws -> SecretBytes {
+        var out: [UInt8] = []
+        out.reserveCapacity(entries.reduce(16) { $0 + $1.envVar.utf8.count + $1.value.count + 16 })
+        switch format {
+        case .env:
+            for entry in entries { try appendEnvLine(entry, to: &out) }
+        case .sh:
+            for entry in entries {
+                out += "export ".utf8
+                out += entry.envVar.utf8
+                out.append(UInt8(ascii: "="))
+                entry.value.withUnsafeBytes { appendShellQuoted($0, to: &out) }
+                out.append(newline)
+            }
+        case .json:
+            out.append(UInt8(ascii: "{"))
+            for (index, entry) in entries.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                JSONText.appendString(Array(entry.envVar.utf8)[...], to: &out)
+                out.append(UInt8(ascii: ":"))
+                entry.value.withUnsafeBytes { JSONText.appendString($0[...], to: &out) }
+            }
+            out += "}\n".utf8
+        }
+        return SecretBytes(out) // takes over the buffer, wiped when released
+    }
+
+    /// `KEY='value'`; `KEY="value"` when the value holds a single quote but nothing a double-quote
+    /// reader would expand; otherwise an error naming the key and the character.
+    static func appendEnvLine(_ entry: RenderEntry, to out: inout [UInt8]) throws {
+        try entry.value.withUnsafeBytes { raw in
+            let value = raw.bindMemory(to: UInt8.self)
+            var hasQuote = false, singleQuoteSafe = true
+            var doubleQuoteBlocker: String?
+            for i in value.indices {
+                let byte = value[i]
+                switch byte {
+                case cr:
+                    throw unrepresentable(entry, "a carriage return (CR)")
+                case dollar where i + 1 < value.count && value[i + 1] == brace:
+                    throw unrepresentable(entry, "'${' (python-dotenv and docker compose expand it even in quotes)")
+                case quote:
+                    hasQuote = true
+                case backslash:
+                    // Inside '…' python-dotenv and docker compose unescape \\ and \', and Node
+                    // stops at \' — a backslash is only safe before any other character.
+                    if i + 1 == value.count || value[i + 1] == backslash || value[i + 1] == quote { singleQuoteSafe = false }
+                    doubleQuoteBlocker = doubleQuoteBlocker ?? "a backslash"
+                case doubleQuote: doubleQuoteBlocker = doubleQuoteBlocker ?? "a double quote"
+                case dollar: doubleQuoteBlocker = doubleQuoteBlocker ?? "'$'"
+                case backtick: doubleQuoteBlocker = doubleQuoteBlocker ?? "a backtick"
+                case newline: doubleQuoteBlocker = doubleQuoteBlocker ?? "a newline"
+                default: break
+                }
+            }
+            let delimiter: UInt8
+            if !hasQuote && singleQuoteSafe {
+                delimiter = quote
+            } else if hasQuote && doubleQuoteBlocker == nil {
+                delimiter = doubleQuote
+            } else if !singleQuoteSafe {
+                throw unrepresentable(entry, "a backslash before a quote, another backslash or the end of the value")
+            } else {
+                throw unrepresentable(entry, "a single quote together with \(doubleQuoteBlocker!)")
+            }
+            out += entry.envVar.utf8
+            out.append(UInt8(ascii: "="))
+            out.append(delimiter)
+            out += value
+            out.append(delimiter)
+            out.append(newline)
+        }
+    }
+
+    private static func unrepresentable(_ entry: RenderEntry, _ what: String) -> AgentError {
+        AgentError(.validationError,
+                   "cannot write secret '\(entry.name)' (\(entry.envVar)) to a .env file: its value contains \(what), which .env parsers read differently",
+                   details: [.init(loc: ["secrets", entry.name], msg: "value contains \(what)", type: "unrepresentable_value")],
+                   hint: "use --format sh or --format json, or `agent run` to pass it to a process directly")
+    }
+
+    /// POSIX single quoting: `'…'` with each `'` written as `'\''`.
+    static func appendShellQuoted(_ value: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        out.append(quote)
+        for byte in value {
+            if byte == quote { out += "'\\''".utf8 } else { out.append(byte) }
+        }
+        out.append(quote)
+    }
+
+    // MARK: - Parsing (for `agent import`)
+
+    /// One `KEY=value` assignment read from a `.env` file.
+    public struct Assignment: Sendable {
+        public let key: String
+        public let value: SecretBytes
+        public let line: Int
+    }
+
+    /// Reads `KEY=value` lines: optional `export `, `#` comments, unquoted values (a ` #` starts a
+    /// comment), `'…'` literal and `"…"` with `\n \r \t \\ \" \$` escapes (both may span lines).
+    /// Any malformed line fails with its number; nothing is returned partially.
+    public static func parse(_ bytes: [UInt8]) throws -> [Assignment] {
+        var result: [Assignment] = []
+        var seen: [String: Int] = [:]
+        var i = 0, line = 1
+        let n = bytes.count
+        func fail(_ message: String, at lineNumber: Int) -> AgentError {
+            AgentError(.invalidRequest, "line \(lineNumber): \(message)",
+                       details: [.init(loc: ["file", "line \(lineNumber)"], msg: message, type: "malformed_line")])
+        }
+        func isBlank(_ b: UInt8) -> Bool { b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") }
+        while i < n {
+            let start = line
+            while i < n && isBlank(bytes[i]) { i += 1 }
+            if i < n && (bytes[i] == newline || bytes[i] == cr) {
+                if bytes[i] == newline { line += 1 }
+                i += 1; continue
+            }
+            if i < n && bytes[i] == UInt8(ascii: "#") {
+                while i < n && bytes[i] != newline { i += 1 }
+                continue
+            }
+            if i >= n { break }
+            // key
+            var keyStart = i
+            while i < n && bytes[i] != UInt8(ascii: "=") && bytes[i] != newline && !isBlank(bytes[i]) { i += 1 }
+            if String(decoding: bytes[keyStart..<i], as: UTF8.self) == "export" && i < n && isBlank(bytes[i]) {
+                while i < n && isBlank(bytes[i]) { i += 1 }
+                keyStart = i
+                while i < n && bytes[i] != UInt8(ascii: "=") && bytes[i] != newline && !isBlank(bytes[i]) { i += 1 }
+            }
+            let key = String(decoding: bytes[keyStart..<i], as: UTF8.self)
+            while i < n && isBlank(bytes[i]) { i += 1 }
+            guard i < n && bytes[i] == UInt8(ascii: "=") else { throw fail("expected KEY=value", at: start) }
+            guard Validation.isValidEnvVar(key) else {
+                throw fail("'\(key.prefix(140))' is not a valid variable name", at: start)
+            }
+            i += 1
+            while i < n && isBlank(bytes[i]) { i += 1 }
+            var value: [UInt8] = []
+            defer { Crypto.wipe(&value) }
+            if i < n && (bytes[i] == quote || bytes[i] == doubleQuote) {
+                let delimiter = bytes[i]
+                i += 1
+                var closed = false
+                while i < n {
+                    let byte = bytes[i]
+                    if byte == delimiter { closed = true; i += 1; break }
+                    if byte == newline { line += 1 }
+                    if delimiter == doubleQuote && byte == backslash && i + 1 < n {
+                        let next = bytes[i + 1]
+                        switch next {
+                        case UInt8(ascii: "n"): value.append(newline)
+                        case UInt8(ascii: "r"): value.append(cr)
+                        case UInt8(ascii: "t"): value.append(UInt8(ascii: "\t"))
+                        case backslash, doubleQuote, dollar: value.append(next)
+                        default: value.append(byte); value.append(next)
+                        }
+                        i += 2
+                        continue
+                    }
+                    value.append(byte)
+                    i += 1
+                }
+                guard closed else { throw fail("unterminated quoted value", at: start) }
+                while i < n && isBlank(bytes[i]) { i += 1 }
+                if i < n && bytes[i] == UInt8(ascii: "#") {
+                    while i < n && bytes[i] != newline { i += 1 }
+                }
+                if i < n && bytes[i] == cr { i += 1 }
+                guard i >= n || bytes[i] == newline else {
+                    throw fail("unexpected characters after the closing quote", at: line)
+                }
+            } else {
+                while i < n && bytes[i] != newline {
+                    if bytes[i] == UInt8(ascii: "#") && (value.isEmpty || isBlank(value.last!)) { break }
+                    value.append(bytes[i])
+                    i += 1
+                }
+                while i < n && bytes[i] != newline { i += 1 }
+                while let last = value.last, isBlank(last) || last == cr { value.removeLast() }
+            }
+            if let earlier = seen[key] {
+                throw fail("\(key) is set again (first on line \(earlier))", at: start)
+            }
+            seen[key] = start
+            result.append(Assignment(key: key, value: SecretBytes(value), line: start))
+        }
+        return result
+    }
+}

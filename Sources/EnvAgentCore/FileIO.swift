@@ -1,0 +1,152 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Small POSIX file helpers: exact modes, atomic replacement, no partial files.
+public enum FileIO {
+    public static func errnoMessage(_ code: Int32 = errno) -> String {
+        String(cString: strerror(code))
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Permission bits of `path`, or nil when it does not exist.
+    public static func mode(_ path: String) -> mode_t? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return st.st_mode & 0o7777
+    }
+
+    public static func read(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = errno
+            throw AgentError(code == ENOENT ? .notFound : .internalError,
+                             "cannot read \(path): \(errnoMessage(code))")
+        }
+        defer { close(fd) }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw AgentError.internal("cannot read \(path): \(errnoMessage())")
+            }
+            if n == 0 { break }
+            result.append(contentsOf: chunk[0..<n])
+        }
+        return result
+    }
+
+    /// Reads all of standard input (or another descriptor).
+    public static func readAll(fd: Int32) throws -> [UInt8] {
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw AgentError.internal("cannot read input: \(errnoMessage())")
+            }
+            if n == 0 { break }
+            result.append(contentsOf: chunk[0..<n])
+        }
+        return result
+    }
+
+    public static func makeDirectories(_ path: String, mode: mode_t) throws {
+        if isDirectory(path) { return }
+        let parent = dirname(path)
+        if parent != path && !parent.isEmpty { try makeDirectories(parent, mode: mode) }
+        if mkdir(path, mode) != 0 && errno != EEXIST {
+            throw AgentError.internal("cannot create folder \(path): \(errnoMessage())")
+        }
+    }
+
+    public static func dirname(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        if slash == path.startIndex { return "/" }
+        return String(path[..<slash])
+    }
+
+    /// Writes `bytes` to a temp file in the same folder, fsyncs, sets `mode`, and renames it over
+    /// `path`: a reader sees the old file or the new one, never a partial one.
+    public static func writeAtomically(_ path: String, bytes: UnsafeRawBufferPointer, mode: mode_t, sync: Bool = true) throws {
+        let folder = dirname(path)
+        var template = Array("\(folder)/.\(basename(path)).tmp-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw AgentError.internal("cannot write in \(folder): \(errnoMessage())") }
+        let tempPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        var committed = false
+        defer {
+            if !committed { unlink(tempPath) }
+        }
+        do {
+            defer { close(fd) }
+            guard fchmod(fd, mode) == 0 else { throw AgentError.internal("cannot set mode on \(tempPath): \(errnoMessage())") }
+            var offset = 0
+            while offset < bytes.count {
+                let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw AgentError.internal("cannot write \(path): \(errnoMessage())")
+                }
+                offset += n
+            }
+            if sync && fsync(fd) != 0 { throw AgentError.internal("cannot sync \(path): \(errnoMessage())") }
+        }
+        guard rename(tempPath, path) == 0 else {
+            throw AgentError.internal("cannot replace \(path): \(errnoMessage())")
+        }
+        committed = true
+    }
+
+    public static func writeAtomically(_ path: String, bytes: [UInt8], mode: mode_t, sync: Bool = true) throws {
+        try bytes.withUnsafeBytes { try writeAtomically(path, bytes: $0, mode: mode, sync: sync) }
+    }
+
+    /// Creates `path` exclusively with `mode`; fails `already_exists` when it is there.
+    public static func createExclusively(_ path: String, bytes: [UInt8], mode: mode_t) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else {
+            let code = errno
+            if code == EEXIST {
+                throw AgentError(.alreadyExists, "\(path) already exists", hint: "remove it first, or choose another path")
+            }
+            throw AgentError.internal("cannot create \(path): \(errnoMessage(code))")
+        }
+        defer { close(fd) }
+        _ = fchmod(fd, mode)
+        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard n == bytes.count, fsync(fd) == 0 else {
+            unlink(path)
+            throw AgentError.internal("cannot write \(path): \(errnoMessage())")
+        }
+    }
+
+    public static func basename(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
+    public static func environment(_ name: String) -> String? {
+        guard let value = getenv(name) else { return nil }
+        return String(cString: value)
+    }
+
+    public static func currentDirectory() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return "." }
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+}

@@ -1,0 +1,125 @@
+import CLibgit2
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// libgit2 has no `git gc`: without packing, every update of a large secrets file leaves a
+/// full compressed copy behind as a loose object. The agent packs what it writes itself:
+/// every `commitsPerPack` commits the loose objects go into a small pack (deltas within it),
+/// and every `packsPerRepack` small packs everything is consolidated into one pack, where each
+/// version of a secrets file is a small delta of another.
+extension GitRepository {
+    static let commitsPerPack = 16
+    static let packsPerRepack = 6
+
+    private var objectsDirectory: String { gitDirectory + "objects" }
+    private var packStatePath: String { gitDirectory + "envagent-pack-state" }
+
+    /// Called after each agent commit (under the store's write lock).
+    func packLooseObjectsIfNeeded() throws {
+        let state = (try? FileIO.read(packStatePath)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let numbers = state.split(separator: " ").compactMap { Int($0.trimmingWhitespace()) }
+        var commits = (numbers.first ?? 0) + 1
+        var packs = numbers.count > 1 ? numbers[1] : 0
+        if commits >= Self.commitsPerPack {
+            if packs + 1 >= Self.packsPerRepack {
+                try repackAll()
+                packs = 0
+            } else {
+                try packLooseObjects()
+                packs += 1
+            }
+            commits = 0
+        }
+        try FileIO.writeAtomically(packStatePath, bytes: Array("\(commits) \(packs)\n".utf8), mode: 0o644, sync: false)
+    }
+
+    /// Moves every loose object into one new pack and deletes the loose copies.
+    public func packLooseObjects() throws {
+        let loose = looseObjects()
+        guard !loose.isEmpty else { return }
+        try writePack(loose.map(\.id))
+        for object in loose { unlink(object.path) }
+    }
+
+    /// Writes every object of the repository (loose and packed) into one pack, then deletes
+    /// the old packs and loose copies. Nothing is lost: each deleted copy is in the new pack.
+    public func repackAll() throws {
+        let loose = looseObjects()
+        let oldPacks = packFiles()
+        var all = Set(loose.map(\.id))
+        try forEachObject { all.insert($0) }
+        let newPack = try writePack(Array(all))
+        for pack in oldPacks where !pack.hasSuffix(newPack) {
+            if FileIO.exists(pack + ".keep") { continue }
+            for ext in [".pack", ".idx", ".rev"] { unlink(pack + ext) }
+        }
+        for object in loose { unlink(object.path) }
+    }
+
+    /// Returns the new pack's base name (`pack-<hash>`).
+    @discardableResult
+    private func writePack(_ ids: [ObjectID]) throws -> String {
+        var builder: OpaquePointer?
+        try Libgit2.check(git_packbuilder_new(&builder, pointer), "git_packbuilder_new")
+        defer { git_packbuilder_free(builder) }
+        git_packbuilder_set_threads(builder, 0)
+        for id in ids {
+            var oid = id.raw
+            try Libgit2.check(git_packbuilder_insert(builder, &oid, nil), "git_packbuilder_insert")
+        }
+        try Libgit2.check(git_packbuilder_write(builder, objectsDirectory + "/pack", 0, nil, nil), "git_packbuilder_write")
+        return "pack-" + (git_packbuilder_name(builder).map { String(cString: $0) } ?? "")
+    }
+
+    private func looseObjects() -> [(id: ObjectID, path: String)] {
+        var result: [(ObjectID, String)] = []
+        let hex = Array("0123456789abcdef")
+        for a in hex { for b in hex {
+            let folder = "\(objectsDirectory)/\(a)\(b)"
+            guard let dir = opendir(folder) else { continue }
+            defer { closedir(dir) }
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+                }
+                guard name.utf8.count == 38, let id = ObjectID(hex: "\(a)\(b)\(name)") else { continue }
+                result.append((id, "\(folder)/\(name)"))
+            }
+        } }
+        return result
+    }
+
+    /// Paths of existing packs without extension (`…/objects/pack/pack-<hash>`).
+    private func packFiles() -> [String] {
+        let folder = objectsDirectory + "/pack"
+        guard let dir = opendir(folder) else { return [] }
+        defer { closedir(dir) }
+        var result: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name.hasPrefix("pack-") && name.hasSuffix(".idx") {
+                result.append("\(folder)/\(name.dropLast(4))")
+            }
+        }
+        return result
+    }
+
+    private func forEachObject(_ body: (ObjectID) -> Void) throws {
+        var odb: OpaquePointer?
+        try Libgit2.check(git_repository_odb(&odb, pointer), "git_repository_odb")
+        defer { git_odb_free(odb) }
+        try withoutActuallyEscaping(body) { body in
+            var box = body
+            _ = try withUnsafeMutablePointer(to: &box) { payload in
+                try Libgit2.check(git_odb_foreach(odb, { oid, payload in
+                    guard let oid, let payload else { return 0 }
+                    payload.assumingMemoryBound(to: ((ObjectID) -> Void).self).pointee(ObjectID(oid.pointee))
+                    return 0
+                }, payload), "git_odb_foreach")
+            }
+        }
+    }
+}

@@ -1,0 +1,207 @@
+import CLibgit2
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A git repository opened through libgit2. Owns the handle; callers only see Swift values and
+/// the `GitTree`/`GitCommit` wrappers.
+public final class GitRepository {
+    let pointer: OpaquePointer
+
+    private init(pointer: OpaquePointer) { self.pointer = pointer }
+
+    deinit { git_repository_free(pointer) }
+
+    /// Opens the repository at `path` exactly, or (with `search`) the one containing it.
+    public static func open(_ path: String, search: Bool) throws -> GitRepository? {
+        try Libgit2.ensureInitialized()
+        var repo: OpaquePointer?
+        let flags = search ? 0 : GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue
+        let rc = git_repository_open_ext(&repo, path, flags, nil)
+        if rc == Libgit2.notFound { return nil }
+        try Libgit2.check(rc, "git_repository_open_ext")
+        return GitRepository(pointer: repo!)
+    }
+
+    /// `git init` (or `git init --bare`) at `path`.
+    public static func initialize(_ path: String, bare: Bool) throws -> GitRepository {
+        try Libgit2.ensureInitialized()
+        var repo: OpaquePointer?
+        try Libgit2.check(git_repository_init(&repo, path, bare ? 1 : 0), "git_repository_init")
+        return GitRepository(pointer: repo!)
+    }
+
+    public var isBare: Bool { git_repository_is_bare(pointer) != 0 }
+
+    /// The working directory with a trailing slash, nil for a bare repository.
+    public var workdir: String? { git_repository_workdir(pointer).map { String(cString: $0) } }
+
+    /// The `.git` folder (or the bare repository itself), with a trailing slash.
+    public var gitDirectory: String { String(cString: git_repository_path(pointer)) }
+
+    // MARK: Reading
+
+    /// The reference HEAD points at (`refs/heads/main`, or `HEAD` when detached) and its commit,
+    /// nil on an unborn branch.
+    public func head() throws -> (reference: String, commit: ObjectID?) {
+        var ref: OpaquePointer?
+        try Libgit2.check(git_reference_lookup(&ref, pointer, "HEAD"), "git_reference_lookup")
+        defer { git_reference_free(ref) }
+        guard git_reference_type(ref) == GIT_REFERENCE_SYMBOLIC else {
+            return ("HEAD", git_reference_target(ref).map { ObjectID($0.pointee) })
+        }
+        let name = String(cString: git_reference_symbolic_target(ref))
+        var oid = git_oid()
+        let rc = git_reference_name_to_id(&oid, pointer, name)
+        if rc == Libgit2.notFound { return (name, nil) }
+        try Libgit2.check(rc, "git_reference_name_to_id")
+        return (name, ObjectID(oid))
+    }
+
+    public func commit(_ id: ObjectID) throws -> GitCommit {
+        var oid = id.raw
+        var commit: OpaquePointer?
+        try Libgit2.check(git_commit_lookup(&commit, pointer, &oid), "git_commit_lookup")
+        return GitCommit(pointer: commit!, repository: self)
+    }
+
+    public func tree(_ id: ObjectID) throws -> GitTree {
+        var oid = id.raw
+        var tree: OpaquePointer?
+        try Libgit2.check(git_tree_lookup(&tree, pointer, &oid), "git_tree_lookup")
+        return GitTree(pointer: tree!, repository: self)
+    }
+
+    public func blob(_ id: ObjectID) throws -> [UInt8] {
+        var oid = id.raw
+        var blob: OpaquePointer?
+        try Libgit2.check(git_blob_lookup(&blob, pointer, &oid), "git_blob_lookup")
+        defer { git_blob_free(blob) }
+        let size = Int(git_blob_rawsize(blob))
+        guard size > 0, let content = git_blob_rawcontent(blob) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: content, count: size))
+    }
+
+    /// Commits reachable from `start`, newest first; `body` returns false to stop.
+    public func walk(from start: ObjectID, _ body: (GitCommit) throws -> Bool) throws {
+        var walker: OpaquePointer?
+        try Libgit2.check(git_revwalk_new(&walker, pointer), "git_revwalk_new")
+        defer { git_revwalk_free(walker) }
+        git_revwalk_sorting(walker, GIT_SORT_TOPOLOGICAL.rawValue | GIT_SORT_TIME.rawValue)
+        var oid = start.raw
+        try Libgit2.check(git_revwalk_push(walker, &oid), "git_revwalk_push")
+        var next = git_oid()
+        while git_revwalk_next(&next, walker) == 0 {
+            guard try body(commit(ObjectID(next))) else { return }
+        }
+    }
+
+    // MARK: Writing objects
+
+    public func writeBlob(_ bytes: [UInt8]) throws -> ObjectID {
+        var oid = git_oid()
+        _ = try bytes.withUnsafeBytes { raw in
+            try Libgit2.check(git_blob_create_from_buffer(&oid, pointer, raw.baseAddress, raw.count),
+                              "git_blob_create_from_buffer")
+        }
+        return ObjectID(oid)
+    }
+
+    /// A new tree: `base` (or the empty tree) with each path set to a blob, or removed when nil.
+    /// Touches neither the index nor the working tree.
+    public func updatedTree(base: GitTree?, changes: [(path: String, blob: ObjectID?)]) throws -> ObjectID {
+        let baseline = try base ?? emptyTree()
+        let paths = changes.map { strdup($0.path)! }
+        defer { paths.forEach { free($0) } }
+        var updates = changes.enumerated().map { index, change in
+            git_tree_update(action: change.blob == nil ? GIT_TREE_UPDATE_REMOVE : GIT_TREE_UPDATE_UPSERT,
+                            id: change.blob?.raw ?? git_oid(),
+                            filemode: GIT_FILEMODE_BLOB,
+                            path: UnsafePointer(paths[index]))
+        }
+        var oid = git_oid()
+        try Libgit2.check(git_tree_create_updated(&oid, pointer, baseline.pointer, updates.count, &updates),
+                          "git_tree_create_updated")
+        return ObjectID(oid)
+    }
+
+    private func emptyTree() throws -> GitTree {
+        var builder: OpaquePointer?
+        try Libgit2.check(git_treebuilder_new(&builder, pointer, nil), "git_treebuilder_new")
+        defer { git_treebuilder_free(builder) }
+        var oid = git_oid()
+        try Libgit2.check(git_treebuilder_write(&oid, builder), "git_treebuilder_write")
+        return try tree(ObjectID(oid))
+    }
+
+    /// Writes a commit object (moving no reference). Author and committer come from git config
+    /// (`user.name`, `user.email`), else a fallback that names the tool.
+    public func createCommit(tree treeID: ObjectID, parent: ObjectID?, message: String) throws -> ObjectID {
+        let tree = try tree(treeID)
+        let parentCommit = try parent.map { try commit($0) }
+        var signature: UnsafeMutablePointer<git_signature>?
+        if git_signature_default(&signature, pointer) < 0 {
+            let user = FileIO.environment("USER") ?? "agent"
+            try Libgit2.check(git_signature_now(&signature, "EnvAgent (\(user))", "\(user)@localhost"),
+                              "git_signature_now")
+        }
+        defer { git_signature_free(signature) }
+        var oid = git_oid()
+        var parents: [OpaquePointer?] = parentCommit.map { [$0.pointer] } ?? []
+        _ = try parents.withUnsafeMutableBufferPointer { buffer in
+            try Libgit2.check(git_commit_create(&oid, pointer, nil, signature, signature, nil, message, tree.pointer,
+                                                buffer.count, buffer.baseAddress),
+                              "git_commit_create")
+        }
+        return ObjectID(oid)
+    }
+
+    // MARK: References
+
+    /// Compare-and-swap of `reference`: moves it to `new` only while it still points at
+    /// `expected` (or does not exist yet when `expected` is nil). Returns false when another
+    /// writer got there first.
+    public func moveReference(_ reference: String, to new: ObjectID, expecting expected: ObjectID?,
+                              logMessage: String) throws -> Bool {
+        var ref: OpaquePointer?
+        var target = new.raw
+        let rc: Int32
+        if var current = expected?.raw {
+            rc = git_reference_create_matching(&ref, pointer, reference, &target, 1, &current, logMessage)
+        } else {
+            rc = git_reference_create(&ref, pointer, reference, &target, 0, logMessage)
+        }
+        if rc >= 0 {
+            git_reference_free(ref)
+            return true
+        }
+        if Libgit2.isLostRace(rc) { return false }
+        try Libgit2.check(rc, "git_reference_create")
+        return false
+    }
+
+    // MARK: Index and working tree
+
+    /// Makes the index and working-tree copies of `paths` equal to their blobs in `tree`
+    /// (writing or removing files), leaving every other index entry as it was.
+    public func checkoutPaths(_ paths: [String], from tree: GitTree) throws {
+        guard let workdir else { return }
+        var index: OpaquePointer?
+        try Libgit2.check(git_repository_index(&index, pointer), "git_repository_index")
+        defer { git_index_free(index) }
+        try Libgit2.check(git_index_read(index, 0), "git_index_read")
+        for path in paths {
+            let file = workdir + path
+            if let bytes = try tree.blob(at: path) {
+                try FileIO.makeDirectories(FileIO.dirname(file), mode: 0o755)
+                try FileIO.writeAtomically(file, bytes: bytes, mode: 0o644, sync: false)
+                try Libgit2.check(git_index_add_bypath(index, path), "git_index_add_bypath")
+            } else {
+                _ = unlink(file)
+                let rc = git_index_remove_bypath(index, path)
+                if rc != Libgit2.notFound { try Libgit2.check(rc, "git_index_remove_bypath") }
+            }
+        }
+        try Libgit2.check(git_index_write(index), "git_index_write")
+    }
+}

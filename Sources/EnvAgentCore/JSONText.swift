@@ -1,0 +1,31 @@
+/// Minimal JSON string writing, for output whose key order is part of the contract (the error
+/// envelope) and for rendering values into buffers that are wiped afterwards.
+enum JSONText {
+    private static let quote = UInt8(ascii: "\"")
+
+    static func appendString<C: Collection>(_ value: C, to out: inout [UInt8]) where C.Element == UInt8 {
+        let hex = Array("0123456789abcdef".utf8)
+        out.append(quote)
+        for byte in value {
+            switch byte {
+            case quote: out += "\\\"".utf8
+            case UInt8(ascii: "\\"): out += "\\\\".utf8
+            case UInt8(ascii: "\n"): out += "\\n".utf8
+            case UInt8(ascii: "\r"): out += "\\r".utf8
+            case UInt8(ascii: "\t"): out += "\\t".utf8
+            case 0..<0x20:
+                out += "\\u00".utf8
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0xF)])
+            default: out.append(byte)
+            }
+        }
+        out.append(quote)
+    }
+
+    static func quoted(_ text: String) -> String {
+        var out: [UInt8] = []
+        appendString(text.utf8, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,22 @@
+/// Masked display of a value: the first min(6, ⌊n/4⌋) and last min(3, ⌊n/8⌋) characters around
+/// `••••`; values under 8 characters show `••••` only. Characters, not bytes, so no UTF-8
+/// sequence is cut.
+public enum Masking {
+    public static let bullets = "••••"
+
+    public static func mask(_ value: SecretBytes) -> String {
+        value.withUnsafeBytes { mask(String(decoding: $0, as: UTF8.self)) }
+    }
+
+    public static func mask(_ value: String) -> String {
+        let scalars = Array(value.unicodeScalars)
+        let n = scalars.count
+        guard n >= 8 else { return bullets }
+        let head = min(6, n / 4), tail = min(3, n / 8)
+        var out = String.UnicodeScalarView()
+        out.append(contentsOf: scalars[0..<head])
+        out.append(contentsOf: bullets.unicodeScalars)
+        out.append(contentsOf: scalars[(n - tail)...])
+        return String(out)
+    }
+}

@@ -1,0 +1,85 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A change to the store's files: path → new contents (nil removes), and the commit message.
+public struct StoreChange {
+    public var files: [String: [UInt8]?]
+    public var message: String
+
+    public init(files: [String: [UInt8]?] = [:], message: String) {
+        self.files = files
+        self.message = message
+    }
+}
+
+/// The store inside one git repository. Every change becomes exactly one commit, built from
+/// HEAD's tree (never the index) and published by compare-and-swap of HEAD's branch.
+public final class Store {
+    public let repository: GitRepository
+    /// How many times a change is rebuilt on a new HEAD after losing a race.
+    static let maxAttempts = 64
+
+    public init(repository: GitRepository) { self.repository = repository }
+
+    /// Opens the repository at `path`, or the one containing the current directory.
+    public static func open(path: String?) throws -> Store {
+        let target = path ?? FileIO.currentDirectory()
+        guard let repository = try GitRepository.open(target, search: path == nil) else {
+            throw AgentError(.notFound, "no git repository at \(path ?? "or above \(target)")",
+                             hint: "run `agent init` there, or pass --store PATH")
+        }
+        return Store(repository: repository)
+    }
+
+    public func snapshot() throws -> StoreSnapshot {
+        let head = try repository.head()
+        let tree = try head.commit.map { try repository.commit($0).tree() }
+        return StoreSnapshot(reference: head.reference, commit: head.commit, tree: tree)
+    }
+
+    /// Builds a change on the current HEAD and commits it; on a lost race the change is rebuilt
+    /// on the new HEAD and retried. `build` returns nil when there is nothing to change.
+    /// Returns the new commit, or nil when nothing changed.
+    @discardableResult
+    public func apply(_ build: (StoreSnapshot) throws -> StoreChange?) throws -> ObjectID? {
+        try withWriteLock {
+            for attempt in 0..<Self.maxAttempts {
+                let snapshot = try snapshot()
+                guard let change = try build(snapshot) else { return nil }
+                let paths = change.files.keys.sorted()
+                let updates = try paths.map { path in
+                    (path: path, blob: try change.files[path]!.map { try repository.writeBlob($0) })
+                }
+                let treeID = try repository.updatedTree(base: snapshot.tree, changes: updates)
+                if treeID == snapshot.tree?.id { return nil }
+                let commitID = try repository.createCommit(tree: treeID, parent: snapshot.commit, message: change.message)
+                if try repository.moveReference(snapshot.reference, to: commitID, expecting: snapshot.commit,
+                                                logMessage: "agent: \(change.message)") {
+                    try repository.checkoutPaths(paths, from: repository.tree(treeID))
+                    try repository.packLooseObjectsIfNeeded()
+                    return commitID
+                }
+                // Another writer (the git CLI, another machine's push) moved the branch.
+                usleep(UInt32.random(in: 1_000...(5_000 * UInt32(min(attempt + 1, 10)))))
+            }
+            throw AgentError.internal("the branch kept moving: gave up after \(Self.maxAttempts) attempts")
+        }
+    }
+
+    /// Serialises agent writers of this repository (an advisory `flock`, released if the
+    /// process dies). Compare-and-swap still guards against writers that do not take it.
+    private func withWriteLock<T>(_ body: () throws -> T) throws -> T {
+        let path = repository.gitDirectory + "envagent.lock"
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw AgentError.internal("cannot open \(path): \(FileIO.errnoMessage())") }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw AgentError.internal("cannot lock \(path): \(FileIO.errnoMessage())") }
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+}

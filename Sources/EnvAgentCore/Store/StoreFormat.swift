@@ -1,0 +1,223 @@
+/// The store's file syntax, and nothing else: paths, the header, the recipients file and the
+/// secrets file. See README "Store format" for the specification these constants come from.
+public enum StoreFormat {
+    /// The newest format this binary reads and writes.
+    public static let version = 1
+    public static let folder = ".envagent"
+    public static let headerPath = ".envagent/store"
+    static let headerMagic = "envagent-store"
+    /// Prefix of every value's associated data (domain separation).
+    static let associatedDataLabel = "envagent/value/v"
+    /// Prefix of a value sealed with the environment key (XChaCha20-Poly1305).
+    static let aeadValuePrefix = "a:"
+    static let recipientKeyword = "recipient"
+
+    public static func secretsPath(_ environment: String) -> String { "\(folder)/\(environment)/secrets" }
+    public static func recipientsPath(_ environment: String) -> String { "\(folder)/\(environment)/recipients" }
+}
+
+// MARK: - Header
+
+/// `.envagent/store`: `envagent-store`, `format N`, `id STOREID`, one per line.
+public struct StoreHeader: Sendable, Equatable {
+    public var format: Int
+    public var storeID: String
+
+    public init(format: Int = StoreFormat.version, storeID: String) {
+        self.format = format
+        self.storeID = storeID
+    }
+
+    public static func newStoreID() throws -> String {
+        Crypto.base64(try Crypto.randomBytes(16), variant: .urlSafeNoPadding)
+    }
+
+    public func serialized() -> [UInt8] {
+        Array("\(StoreFormat.headerMagic)\nformat \(format)\nid \(storeID)\n".utf8)
+    }
+
+    /// Parses a header; a newer format fails `upgrade_required` before anything else is read.
+    public static func parse(_ bytes: [UInt8]) throws -> StoreHeader {
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
+        guard lines.first == StoreFormat.headerMagic else {
+            throw AgentError.internal("\(StoreFormat.headerPath) is not an EnvAgent store header")
+        }
+        var format: Int?
+        var storeID: String?
+        for line in lines.dropFirst() {
+            let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            switch parts[0] {
+            case "format": format = Int(parts[1])
+            case "id": storeID = parts[1]
+            default: continue // later versions may add keys; `format` guards incompatible ones
+            }
+        }
+        guard let format, let storeID, !storeID.isEmpty else {
+            throw AgentError.internal("\(StoreFormat.headerPath) lacks its format or id line")
+        }
+        guard format <= StoreFormat.version else {
+            throw AgentError(.upgradeRequired,
+                             "this store uses format \(format); this agent understands format \(StoreFormat.version) at most",
+                             hint: "upgrade agent to a release that reads store format \(format)")
+        }
+        return StoreHeader(format: format, storeID: storeID)
+    }
+}
+
+// MARK: - Recipients
+
+/// One member of an environment: a public key and the environment key sealed to it.
+public struct Recipient: Sendable, Equatable {
+    public var publicKey: [UInt8]
+    public var wrappedKey: [UInt8]
+    public var label: String?
+
+    public init(publicKey: [UInt8], wrappedKey: [UInt8], label: String?) {
+        self.publicKey = publicKey
+        self.wrappedKey = wrappedKey
+        self.label = label
+    }
+}
+
+/// `.envagent/ENV/recipients`: `recipient PUBKEY WRAPPED [LABEL]` lines sorted by public key;
+/// `#` lines are comments.
+public enum RecipientsFile {
+    public static func parse(_ bytes: [UInt8], environment: String) throws -> [Recipient] {
+        var result: [Recipient] = []
+        for (number, raw) in String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingWhitespace()
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            let fields = line.split(separator: " ", maxSplits: 3).map(String.init)
+            guard fields.count >= 3, fields[0] == StoreFormat.recipientKeyword,
+                  let publicKey = try? Identity.parsePublicKey(fields[1]),
+                  let wrapped = Crypto.decodeBase64(fields[2].utf8)
+            else {
+                throw AgentError.internal("\(StoreFormat.recipientsPath(environment)) line \(number + 1) is malformed")
+            }
+            result.append(Recipient(publicKey: publicKey, wrappedKey: wrapped, label: fields.count > 3 ? fields[3] : nil))
+        }
+        return result
+    }
+
+    public static func serialize(_ recipients: [Recipient]) -> [UInt8] {
+        var text = "# EnvAgent recipients: recipient PUBLIC-KEY SEALED-ENVIRONMENT-KEY [LABEL]\n"
+        for recipient in recipients.sorted(by: { Identity.publicKeyText($0.publicKey) < Identity.publicKeyText($1.publicKey) }) {
+            text += "\(StoreFormat.recipientKeyword) \(Identity.publicKeyText(recipient.publicKey)) \(Crypto.base64(recipient.wrappedKey))"
+            if let label = recipient.label, !label.isEmpty { text += " \(label)" }
+            text += "\n"
+        }
+        return Array(text.utf8)
+    }
+}
+
+// MARK: - Secrets
+
+/// One line of a secrets file: `NAME ENV_VAR CREATED UPDATED VALUE`, single spaces, where
+/// VALUE is `a:` + base64(nonce ‖ ciphertext ‖ tag). Fields are kept as the raw line so an
+/// untouched secret is written back byte for byte.
+public struct SecretLine: Sendable, Equatable {
+    public let raw: [UInt8]
+    public let name: String
+    /// Byte offsets of fields 2… within `raw` (nil when the line is malformed).
+    private let fieldRanges: [Range<Int>]?
+
+    public init(raw: [UInt8]) {
+        self.raw = raw
+        var ranges: [Range<Int>] = []
+        var start = 0
+        for (index, byte) in raw.enumerated() where byte == UInt8(ascii: " ") {
+            ranges.append(start..<index)
+            start = index + 1
+        }
+        ranges.append(start..<raw.count)
+        name = String(decoding: raw[ranges[0]], as: UTF8.self)
+        fieldRanges = ranges.count == 5 && ranges.allSatisfy { !$0.isEmpty } ? ranges : nil
+    }
+
+    public init(name: String, envVar: String, createdAt: String, updatedAt: String, sealedValue: String) {
+        self.init(raw: Array("\(name) \(envVar) \(createdAt) \(updatedAt) \(sealedValue)".utf8))
+    }
+
+    public var isWellFormed: Bool { fieldRanges != nil }
+
+    private func field(_ index: Int) -> String {
+        guard let fieldRanges else { return "" }
+        return String(decoding: raw[fieldRanges[index]], as: UTF8.self)
+    }
+
+    public var envVar: String { field(1) }
+    public var createdAt: String { field(2) }
+    public var updatedAt: String { field(3) }
+    public var sealedValue: String { field(4) }
+
+    /// The ciphertext bytes (nonce ‖ ciphertext ‖ tag), nil if the field is not valid.
+    public var ciphertext: [UInt8]? {
+        guard let fieldRanges else { return nil }
+        let value = raw[fieldRanges[4]]
+        let prefix = Array(StoreFormat.aeadValuePrefix.utf8)
+        guard value.starts(with: prefix) else { return nil }
+        return Crypto.decodeBase64(value.dropFirst(prefix.count))
+    }
+}
+
+/// A parsed secrets file: lines sorted by name (bytewise), at most one per name.
+public struct SecretsFile: Sendable, Equatable {
+    public private(set) var lines: [SecretLine]
+
+    public init(lines: [SecretLine] = []) {
+        self.lines = lines.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+    }
+
+    public static func parse(_ bytes: [UInt8]) -> SecretsFile {
+        var lines: [SecretLine] = []
+        lines.reserveCapacity(bytes.count / 96)
+        var start = 0
+        for index in bytes.indices where bytes[index] == UInt8(ascii: "\n") {
+            if index > start { lines.append(SecretLine(raw: Array(bytes[start..<index]))) }
+            start = index + 1
+        }
+        if start < bytes.count { lines.append(SecretLine(raw: Array(bytes[start...]))) }
+        // Written sorted; re-sort only when a hand edit broke the order.
+        let sorted = zip(lines, lines.dropFirst()).allSatisfy { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        return sorted ? SecretsFile(presorted: lines) : SecretsFile(lines: lines)
+    }
+
+    private init(presorted: [SecretLine]) { lines = presorted }
+
+    public func serialized() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(lines.reduce(0) { $0 + $1.raw.count + 1 })
+        for line in lines {
+            out.append(contentsOf: line.raw)
+            out.append(UInt8(ascii: "\n"))
+        }
+        return out
+    }
+
+    private func position(of name: String) -> (index: Int, found: Bool) {
+        var low = 0, high = lines.count
+        while low < high {
+            let mid = (low + high) / 2
+            if lines[mid].name.utf8.lexicographicallyPrecedes(name.utf8) { low = mid + 1 } else { high = mid }
+        }
+        return (low, low < lines.count && lines[low].name == name)
+    }
+
+    public func line(named name: String) -> SecretLine? {
+        let (index, found) = position(of: name)
+        return found ? lines[index] : nil
+    }
+
+    /// Inserts or replaces the line for `line.name`, keeping the order.
+    public mutating func upsert(_ line: SecretLine) {
+        let (index, found) = position(of: line.name)
+        if found { lines[index] = line } else { lines.insert(line, at: index) }
+    }
+
+    @discardableResult
+    public mutating func remove(named name: String) -> SecretLine? {
+        let (index, found) = position(of: name)
+        return found ? lines.remove(at: index) : nil
+    }
+}

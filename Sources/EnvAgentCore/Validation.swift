@@ -1,0 +1,76 @@
+/// Input rules shared by the CLI and the API. Violations are `validation_error` naming the field.
+public enum Validation {
+    public static let maxValueBytes = 64 * 1024
+    public static let maxNameLength = 128
+
+    private static func isNameStart(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F
+    }
+
+    /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
+    public static func isValidName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard let first = bytes.first, bytes.count <= maxNameLength, isNameStart(first) else { return false }
+        return bytes.dropFirst().allSatisfy { isNameStart($0) || $0 == 0x2E || $0 == 0x2D }
+    }
+
+    /// `[A-Za-z_][A-Za-z0-9_]*`
+    public static func isValidEnvVar(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard let first = bytes.first, bytes.count <= maxNameLength,
+              isNameStart(first), !(first >= 0x30 && first <= 0x39) else { return false }
+        return bytes.allSatisfy(isNameStart)
+    }
+
+    public static func name(_ name: String, field: String = "name") throws {
+        guard isValidName(name) else {
+            throw AgentError.validation(field, "'\(name.prefix(140))' is not a valid name: use letters, digits, '_', '.', '-' (first a letter, digit or '_'), at most 128", type: "invalid_name")
+        }
+    }
+
+    public static func environment(_ environment: String) throws {
+        guard isValidName(environment) else {
+            throw AgentError.validation("env", "'\(environment.prefix(140))' is not a valid environment name: use letters, digits, '_', '.', '-'", type: "invalid_name")
+        }
+    }
+
+    public static func envVar(_ envVar: String) throws {
+        guard isValidEnvVar(envVar) else {
+            throw AgentError.validation("env_var", "'\(envVar.prefix(140))' is not a valid environment variable name: [A-Za-z_][A-Za-z0-9_]*", type: "invalid_env_var")
+        }
+    }
+
+    /// The env var a secret gets: the explicit one, else NAME when NAME is a valid env var.
+    public static func resolveEnvVar(name: String, explicit: String?) throws -> String {
+        if let explicit {
+            try envVar(explicit)
+            return explicit
+        }
+        guard isValidEnvVar(name) else {
+            throw AgentError.validation("env_var", "'\(name)' is not a valid environment variable name, so an env var is required", type: "missing",
+                                        hint: "pass --env-var VAR (e.g. --env-var \(suggestedEnvVar(for: name)))")
+        }
+        return name
+    }
+
+    static func suggestedEnvVar(for name: String) -> String {
+        var out = String(name.uppercased().map { ($0.isLetter || $0.isNumber) && $0.isASCII ? $0 : "_" })
+        if out.first?.isNumber ?? true { out = "_" + out }
+        return out
+    }
+
+    /// UTF-8, no NUL, at most 64 KiB. Messages never include the value.
+    public static func value(_ value: SecretBytes) throws {
+        guard value.count <= maxValueBytes else {
+            throw AgentError.validation("value", "the value is \(value.count) bytes; at most \(maxValueBytes) are allowed", type: "string_too_long")
+        }
+        try value.withUnsafeBytes { raw in
+            guard !raw.contains(0) else {
+                throw AgentError.validation("value", "the value contains a NUL byte", type: "invalid_value")
+            }
+            guard String(validating: raw.bindMemory(to: UInt8.self), as: UTF8.self) != nil else {
+                throw AgentError.validation("value", "the value is not valid UTF-8", type: "string_type")
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+import ArgumentParser
+
+@main
+struct Agent: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "An encrypted secrets store inside your git repository.",
+        discussion: """
+            Values are encrypted with libsodium and committed through libgit2; listings are masked, \
+            and decrypted .env files are rendered only for the names you ask for.
+            """,
+        version: "0.1.0",
+        subcommands: [
+            InitCommand.self, KeygenCommand.self, WhoamiCommand.self,
+            CreateCommand.self, UpdateCommand.self, SetCommand.self,
+            GetCommand.self, ListCommand.self, DeleteCommand.self, EnvsCommand.self,
+            RenderCommand.self, RunCommand.self, ImportCommand.self, HistoryCommand.self,
+        ]
+    )
+}

@@ -1,0 +1,25 @@
+import ArgumentParser
+import EnvAgentCore
+
+struct InitCommand: AgentCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create the store in a git repository (running git init when needed).")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(help: "When the folder is not a repository yet, create a bare one.")
+    var bare = false
+
+    func execute() throws {
+        let (operations, header) = try Operations.initialize(
+            path: global.store, environment: global.environment, bare: bare, identitySource: global.identitySource)
+        let repository = operations.store.repository
+        let location = repository.workdir ?? repository.gitDirectory
+        if global.json {
+            try Console.json(["store_id": header.storeID, "path": location, "environment": global.environment])
+        } else {
+            Console.out("Initialized EnvAgent store \(header.storeID) in \(location) (environment \(global.environment))")
+        }
+    }
+}

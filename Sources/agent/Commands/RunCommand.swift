@@ -1,0 +1,44 @@
+import ArgumentParser
+import EnvAgentCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct RunCommand: AgentCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a command with the secrets in its environment.",
+        discussion: "agent run [NAME…] -- CMD ARGS…   The command replaces agent (exec), so its exit code is passed through; 127 when it cannot be found.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: .customLong("no-override"), help: "Keep inherited variables that are already set.") var noOverride = false
+    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("Secret names (all when none are named), then -- and the command.", valueName: "NAME… -- CMD ARGS…"))
+    var words: [String] = []
+
+    /// Secret names before `--`, the command after it.
+    var split: (names: [String], command: [String]) {
+        guard let dash = words.firstIndex(of: "--") else { return ([], words) }
+        return (Array(words[..<dash]), Array(words[(dash + 1)...]))
+    }
+
+    func validate() throws {
+        guard !split.command.isEmpty else { throw ValidationError("name the command to run after --, e.g. agent run -- npm start") }
+    }
+
+    func execute() throws {
+        let (names, command) = split
+        let entries = try global.operations().entries(names: names, environment: global.environment)
+        for entry in entries {
+            if noOverride && getenv(entry.envVar) != nil { continue }
+            entry.value.withUnsafeBytes { raw in
+                var cString = Array(raw) + [0]
+                setenv(entry.envVar, cString.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self) }, 1)
+                Crypto.wipe(&cString)
+            }
+        }
+        var argv = command.map { strdup($0) } + [nil]
+        execvp(command[0], &argv)
+        let code = errno
+        Console.err("agent: error: cannot run \(command[0]): \(FileIO.errnoMessage(code))")
+        throw ExitCode(code == ENOENT ? 127 : 126)
+    }
+}

@@ -1,0 +1,98 @@
+import ArgumentParser
+import EnvAgentCore
+
+/// create / update / set: one value from stdin, a prompt or --value; prints masked metadata.
+protocol WriteCommand: AgentCommand {
+    var name: String { get }
+    var valueOptions: ValueOptions { get }
+    static var mode: Operations.WriteMode { get }
+}
+
+extension WriteCommand {
+    func execute() throws {
+        let operations = try global.operations()
+        try Validation.name(name)
+        let request = Operations.WriteRequest(name: name, envVar: valueOptions.envVar, value: try valueOptions.read(for: name))
+        let result: WriteResult
+        switch Self.mode {
+        case .create: result = try operations.create(request, environment: global.environment)
+        case .update: result = try operations.update(request, environment: global.environment)
+        case .set: result = try operations.set(request, environment: global.environment)
+        }
+        MetadataPrinter.print(result.metadata, json: global.json)
+        if !result.changed && !global.json { Console.err("(unchanged: the stored value is the same; nothing committed)") }
+    }
+}
+
+struct CreateCommand: WriteCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create", abstract: "Create a secret; fails if NAME exists in the environment.")
+    static let mode = Operations.WriteMode.create
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Secret name.") var name: String
+    @OptionGroup var valueOptions: ValueOptions
+}
+
+struct UpdateCommand: WriteCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "update", abstract: "Replace an existing secret's value (re-encrypted, one commit).")
+    static let mode = Operations.WriteMode.update
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Secret name.") var name: String
+    @OptionGroup var valueOptions: ValueOptions
+}
+
+struct SetCommand: WriteCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set", abstract: "Create or update a secret.")
+    static let mode = Operations.WriteMode.set
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Secret name.") var name: String
+    @OptionGroup var valueOptions: ValueOptions
+}
+
+struct DeleteCommand: AgentCommand {
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a secret (one commit).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Secret name.") var name: String
+
+    func execute() throws {
+        try global.operations().delete(name: name, environment: global.environment)
+        if global.json {
+            try Console.json(["deleted": name, "environment": global.environment])
+        } else {
+            Console.out("deleted \(name) (\(global.environment))")
+        }
+    }
+}
+
+struct ImportCommand: AgentCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Create or update every KEY=value of a .env file, in one commit.",
+        discussion: "A malformed line fails with its line number and nothing is written. Use - for stdin.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The .env file.") var file: String
+
+    func execute() throws {
+        var bytes = try file == "-" ? FileIO.readAll(fd: 0) : FileIO.read(file)
+        defer { Crypto.wipe(&bytes) }
+        let result = try global.operations().importDotEnv(bytes, environment: global.environment)
+        if global.json {
+            try Console.json(result)
+        } else {
+            Console.out("imported into \(result.environment): \(result.created.count) created, \(result.updated.count) updated, \(result.unchanged.count) unchanged")
+        }
+    }
+}
+
+enum MetadataPrinter {
+    static func print(_ metadata: SecretMetadata, json: Bool) {
+        if json {
+            try? Console.json(metadata)
+        } else {
+            Console.table(["NAME", "ENV_VAR", "ENV", "VALUE", "CREATED", "UPDATED"],
+                          [[metadata.name, metadata.envVar, metadata.environment, metadata.maskedValue, metadata.createdAt, metadata.updatedAt]])
+        }
+    }
+}

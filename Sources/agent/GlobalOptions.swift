@@ -1,0 +1,44 @@
+import ArgumentParser
+import EnvAgentCore
+
+/// Flags every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The store's git repository (default: the one containing the current directory).", valueName: "path"))
+    var store: String?
+
+    @Option(name: .long, help: ArgumentHelp("The environment (default: $AGENT_ENV, else dev).", valueName: "name"))
+    var env: String?
+
+    @Option(name: .long, help: ArgumentHelp("Identity file, used when AGENT_IDENTITY and AGENT_IDENTITY_FILE are unset.", valueName: "file"))
+    var identity: String?
+
+    @Flag(name: .long, help: "Print machine-readable JSON; errors as the JSON envelope on stderr.")
+    var json = false
+
+    var environment: String {
+        env ?? FileIO.environment("AGENT_ENV").flatMap { $0.isEmpty ? nil : $0 } ?? "dev"
+    }
+
+    var identitySource: IdentitySource { .fromEnvironment(flagFile: identity) }
+
+    func operations() throws -> Operations {
+        Operations(store: try Store.open(path: store), identitySource: identitySource)
+    }
+}
+
+/// A subcommand whose `AgentError`s become the envelope / message and the mapped exit code.
+protocol AgentCommand: ParsableCommand {
+    var global: GlobalOptions { get }
+    func execute() throws
+}
+
+extension AgentCommand {
+    func run() throws {
+        do {
+            try execute()
+        } catch let error as AgentError {
+            Console.report(error, json: global.json)
+            throw ExitCode(error.kind.exitCode)
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import EnvAgentCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a new value comes from: piped standard input, else a no-echo prompt, or `--value`.
+struct ValueOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The value (discouraged: argv is visible to other users; pipe it on stdin instead).", valueName: "value"))
+    var value: String?
+
+    @Option(name: .customLong("env-var"), help: ArgumentHelp("Environment variable name (default: NAME).", valueName: "VAR"))
+    var envVar: String?
+
+    func read(for name: String) throws -> SecretBytes {
+        if let value {
+            Console.err("warning: --value puts the secret in argv, visible to other users (ps, /proc); pipe it on stdin instead")
+            return SecretBytes(Array(value.utf8))
+        }
+        if isatty(0) == 0 {
+            var bytes = try FileIO.readAll(fd: 0)
+            defer { Crypto.wipe(&bytes) }
+            // `echo value | agent set NAME`: the one trailing newline is not part of the value.
+            if bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
+            if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
+            return SecretBytes(Array(bytes))
+        }
+        return try prompt("Value for \(name): ")
+    }
+
+    /// Reads a line from the terminal with echo off.
+    private func prompt(_ text: String) throws -> SecretBytes {
+        let tty = open("/dev/tty", O_RDWR | O_CLOEXEC)
+        guard tty >= 0 else {
+            throw AgentError(.invalidRequest, "no value: standard input is a terminal but /dev/tty cannot be opened",
+                             hint: "pipe the value on stdin: printf %s \"$VALUE\" | agent …")
+        }
+        defer { close(tty) }
+        var saved = termios()
+        let hasTermios = tcgetattr(tty, &saved) == 0
+        if hasTermios {
+            var silent = saved
+            silent.c_lflag &= ~tcflag_t(ECHO)
+            tcsetattr(tty, TCSAFLUSH, &silent)
+        }
+        defer {
+            if hasTermios { tcsetattr(tty, TCSAFLUSH, &saved) }
+            _ = "\n".withCString { Glibc.write(tty, $0, 1) }
+        }
+        _ = text.withCString { Glibc.write(tty, $0, strlen($0)) }
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        while Glibc.read(tty, &byte, 1) == 1 && byte != UInt8(ascii: "\n") { bytes.append(byte) }
+        if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
+        defer { Crypto.wipe(&bytes) }
+        return SecretBytes(Array(bytes))
+    }
+}
