@@ -35,8 +35,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EnvAgentCoreTests",
-            dependencies: ["EnvAgentCore"],
-            resources: [.copy("Vectors")]
+            dependencies: ["EnvAgentCore"]
         ),
         .testTarget(
             name: "AgentCLITests",

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# EnvAgent benchmark suite. Usage: bash Benchmarks/run.sh
+#   AGENT_BIN=/path/to/agent  skip the build and benchmark that binary
+#   BENCH_QUICK=1             smoke run (5 pairs, 200-update growth benchmark)
+#   BENCH_PAIRS=N             pairs per timed benchmark
+# Prints one line per benchmark on stdout (progress/details on stderr). Exits 0 whether
+# targets pass or fail; non-zero only if the build or a benchmarked command crashed.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+
+if [[ -z "${AGENT_BIN:-}" ]]; then
+    echo "building agent (release, scratch path .build-bench) ..." >&2
+    (cd "$root" && swift build -c release --scratch-path "$root/.build-bench" --product agent >&2)
+    AGENT_BIN="$root/.build-bench/release/agent"
+fi
+if [[ ! -x "$AGENT_BIN" ]]; then
+    echo "error: agent binary not found or not executable: $AGENT_BIN" >&2
+    exit 2
+fi
+export AGENT_BIN
+
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC')  host $(hostname)  $(nproc) cores  $(git --version)" 
+echo "# source: $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$root" && [[ -n "$(git status --porcelain -- Sources 2>/dev/null)" ]] && echo ' (+ uncommitted changes in Sources/)' || true)"
+exec python3 "$here/bench.py"

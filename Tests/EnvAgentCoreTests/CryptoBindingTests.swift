@@ -1,0 +1,76 @@
+import Testing
+@testable import EnvAgentCore
+
+@Suite struct CryptoBindingTests {
+    let key = try! EnvironmentKey.generate(storeID: "store-A", environment: "dev")
+
+    func line(_ name: String, sealedWith key: EnvironmentKey, value: String = "postgres://user:pw@db/app") throws -> SecretLine {
+        SecretLine(name: name, envVar: name, createdAt: "2026-01-01T00:00:00Z", updatedAt: "2026-01-01T00:00:00Z",
+                   sealedValue: try key.seal(secret(value), name: name))
+    }
+
+    @Test func roundTrip() throws {
+        let sealed = try line("DB_URL", sealedWith: key)
+        #expect(try key.open(sealed).utf8String == "postgres://user:pw@db/app")
+    }
+
+    @Test func freshNonceEveryWrite() throws {
+        #expect(try key.seal(secret("same"), name: "A") != key.seal(secret("same"), name: "A"))
+    }
+
+    @Test func ciphertextMovedToAnotherNameFails() throws {
+        let original = try line("DB_URL", sealedWith: key)
+        let moved = SecretLine(name: "API_KEY", envVar: "API_KEY", createdAt: original.createdAt,
+                               updatedAt: original.updatedAt, sealedValue: original.sealedValue)
+        let error = #expect(throws: AgentError.self) { try key.open(moved) }
+        #expect(error?.message.contains("API_KEY") == true)
+    }
+
+    @Test func ciphertextMovedToAnotherEnvironmentOrStoreFails() throws {
+        let original = try line("DB_URL", sealedWith: key)
+        let sameKeyOtherEnv = EnvironmentKey(key: key.key, storeID: "store-A", environment: "prod")
+        let sameKeyOtherStore = EnvironmentKey(key: key.key, storeID: "store-B", environment: "dev")
+        #expect(throws: AgentError.self) { try sameKeyOtherEnv.open(original) }
+        #expect(throws: AgentError.self) { try sameKeyOtherStore.open(original) }
+    }
+
+    @Test func tamperedLinesGiveClearErrors() throws {
+        let good = try line("DB_URL", sealedWith: key)
+        var flipped = good.raw
+        flipped[flipped.count - 5] = flipped[flipped.count - 5] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        let truncated = Array(good.raw.dropLast(20))
+        let notBase64 = Array("DB_URL DB_URL 2026-01-01T00:00:00Z 2026-01-01T00:00:00Z a:!!!notbase64!!!".utf8)
+        let missingField = Array("DB_URL DB_URL a:AAAA".utf8)
+        for raw in [flipped, truncated, notBase64, missingField] {
+            let error = #expect(throws: AgentError.self) { try key.open(SecretLine(raw: raw)) }
+            #expect(error?.kind == .internalError)
+            #expect(error?.message.contains("DB_URL") == true)
+        }
+    }
+
+    @Test func environmentKeyUnwrapsOnlyForRecipients() throws {
+        let alice = try Identity.generate(), bob = try Identity.generate()
+        let recipients = [try key.wrapped(for: alice.publicKey, label: "alice")]
+        let unwrapped = try EnvironmentKey.unwrap(from: recipients, identity: alice, storeID: "store-A", environment: "dev")
+        #expect(unwrapped.key.bytes == key.key.bytes)
+        let error = #expect(throws: AgentError.self) {
+            try EnvironmentKey.unwrap(from: recipients, identity: bob, storeID: "store-A", environment: "dev")
+        }
+        #expect(error?.kind == .forbidden)
+    }
+
+    @Test func keyTextsRoundTripAndRejectTampering() throws {
+        let identity = try Identity.generate()
+        let text = identity.secretKeyText
+        #expect(text.hasPrefix("AGENT-SECRET-KEY-"))
+        #expect(try Identity.parseSecretKey(text).publicKey == identity.publicKey)
+        #expect(try Identity.parsePublicKey(identity.publicKeyText) == identity.publicKey)
+        var chars = Array(text)
+        chars[20] = chars[20] == "A" ? "B" : "A"
+        for bad in [String(chars), "agent-secret-key-" + text.dropFirst(17), String(text.dropLast(2)), identity.publicKeyText] {
+            let error = #expect(throws: AgentError.self) { try Identity.parseSecretKey(bad) }
+            #expect(error?.kind == .authenticationFailed)
+            #expect(error?.message.contains(text) == false)
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import Testing
+@testable import EnvAgentCore
+
+@Suite struct StoreFormatTests {
+    @Test func headerRoundTrip() throws {
+        let header = StoreHeader(storeID: "abc123")
+        #expect(String(decoding: header.serialized(), as: UTF8.self) == "envagent-store\nformat 1\nid abc123\n")
+        #expect(try StoreHeader.parse(header.serialized()) == header)
+    }
+
+    @Test func newerFormatIsUpgradeRequired() {
+        let error = #expect(throws: AgentError.self) {
+            try StoreHeader.parse(Array("envagent-store\nformat 2\nid x\n".utf8))
+        }
+        #expect(error?.kind == .upgradeRequired)
+    }
+
+    @Test(arguments: ["", "not a store\n", "envagent-store\nid x\n", "envagent-store\nformat 1\n"])
+    func malformedHeaders(_ text: String) {
+        let error = #expect(throws: AgentError.self) { try StoreHeader.parse(Array(text.utf8)) }
+        #expect(error?.kind == .internalError)
+    }
+
+    @Test func secretsFileStaysSortedAndChangesOneLine() {
+        var file = SecretsFile()
+        for name in ["b", "a", "c"] {
+            file.upsert(SecretLine(name: name, envVar: name.uppercased(), createdAt: "t0", updatedAt: "t0", sealedValue: "a:AAAA"))
+        }
+        #expect(file.lines.map(\.name) == ["a", "b", "c"])
+        let before = file.serialized()
+        file.upsert(SecretLine(name: "b", envVar: "B", createdAt: "t0", updatedAt: "t1", sealedValue: "a:BBBB"))
+        let after = file.serialized()
+        let beforeLines = String(decoding: before, as: UTF8.self).split(separator: "\n")
+        let afterLines = String(decoding: after, as: UTF8.self).split(separator: "\n")
+        #expect(zip(beforeLines, afterLines).filter { $0 != $1 }.count == 1)
+        #expect(SecretsFile.parse(after) == file)
+        #expect(file.remove(named: "a")?.name == "a")
+        #expect(file.line(named: "a") == nil)
+        #expect(file.line(named: "c")?.envVar == "C")
+    }
+
+    @Test func parsingKeepsUntouchedLinesByteForByte() {
+        let text = "A A t0 t0 a:AAAA\nB B t0 t0 a:BBBB\n"
+        #expect(SecretsFile.parse(Array(text.utf8)).serialized() == Array(text.utf8))
+    }
+
+    @Test func handEditedOrderIsRepaired() {
+        let file = SecretsFile.parse(Array("B B t t a:B\nA A t t a:A\n".utf8))
+        #expect(file.lines.map(\.name) == ["A", "B"])
+    }
+
+    @Test func recipientsRoundTrip() throws {
+        let identity = try Identity.generate()
+        let key = try EnvironmentKey.generate(storeID: "s", environment: "dev")
+        let recipients = [try key.wrapped(for: identity.publicKey, label: "alice laptop")]
+        let parsed = try RecipientsFile.parse(RecipientsFile.serialize(recipients), environment: "dev")
+        #expect(parsed == recipients)
+    }
+}

@@ -1,0 +1,166 @@
+import Foundation
+import Testing
+@testable import EnvAgentCore
+
+/// The store on real temp repositories, through the same operations the CLI calls.
+@Suite struct StoreTests {
+    let dir = TempDirectory("store")
+    let source: IdentitySource
+    let identity: Identity
+
+    init() throws {
+        (source, identity) = try makeIdentitySource(in: dir)
+    }
+
+    func newStore(bare: Bool = false) throws -> (Operations, String) {
+        let path = dir.file("repo")
+        let (operations, _) = try Operations.initialize(path: path, environment: "dev", bare: bare, identitySource: source)
+        return (operations, path)
+    }
+
+    func git(_ path: String, _ args: String...) throws -> String {
+        let result = try run("git", ["-C", path] + args)
+        #expect(result.status == 0, "git \(args): \(result.stderr)")
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func createUpdateGetListDelete() throws {
+        let (ops, _) = try newStore()
+        let created = try ops.create(.init(name: "OPENAI_KEY", value: secret("sk-proj-abcdefghijklmnop789")), environment: "dev")
+        #expect(created.metadata.maskedValue == "sk-pro••••789")
+        #expect(created.metadata.envVar == "OPENAI_KEY")
+        #expect(throws: AgentError.self) { try ops.create(.init(name: "OPENAI_KEY", value: secret("x")), environment: "dev") }
+        let updated = try ops.update(.init(name: "OPENAI_KEY", value: secret("sk-proj-zyxwvutsrqponmlk321")), environment: "dev")
+        #expect(updated.changed)
+        #expect(updated.metadata.createdAt == created.metadata.createdAt)
+        #expect(try ops.reveal(name: "OPENAI_KEY", environment: "dev").utf8String == "sk-proj-zyxwvutsrqponmlk321")
+        let missing = #expect(throws: AgentError.self) { try ops.update(.init(name: "NOPE", value: secret("x")), environment: "dev") }
+        #expect(missing?.kind == .notFound)
+        _ = try ops.set(.init(name: "db.url", envVar: "DB_URL", value: secret("postgres://x")), environment: "dev")
+        #expect(try ops.list(environment: "dev").map(\.name) == ["OPENAI_KEY", "db.url"])
+        try ops.delete(name: "db.url", environment: "dev")
+        #expect(try ops.list(environment: "dev").map(\.name) == ["OPENAI_KEY"])
+        #expect(try ops.history(name: nil, environment: "dev").map(\.action) == ["delete", "create", "update", "create", "init"])
+    }
+
+    @Test func oneCommitPerChangeAndOneLineChanged() throws {
+        let (ops, path) = try newStore()
+        for index in 0..<20 {
+            _ = try ops.set(.init(name: "K\(index)", value: secret("value-\(index)-abcdef")), environment: "dev")
+        }
+        let before = try git(path, "rev-parse", "HEAD")
+        _ = try ops.update(.init(name: "K7", value: secret("changed-value")), environment: "dev")
+        #expect(try git(path, "rev-list", "--count", "\(before)..HEAD") == "1")
+        let diff = try git(path, "diff", "--numstat", before, "HEAD")
+        #expect(diff == "1\t1\t.envagent/dev/secrets")
+        #expect(try git(path, "log", "-1", "--format=%s") == "update K7 (dev)")
+    }
+
+    @Test func unchangedValueKeepsItsCiphertextAndMakesNoCommit() throws {
+        let (ops, path) = try newStore()
+        _ = try ops.set(.init(name: "A", value: secret("same-value-123")), environment: "dev")
+        let head = try git(path, "rev-parse", "HEAD")
+        let again = try ops.set(.init(name: "A", value: secret("same-value-123")), environment: "dev")
+        #expect(!again.changed)
+        #expect(try git(path, "rev-parse", "HEAD") == head)
+    }
+
+    @Test func envVarsAreUniquePerEnvironment() throws {
+        let (ops, _) = try newStore()
+        _ = try ops.set(.init(name: "a", envVar: "SHARED", value: secret("1")), environment: "dev")
+        let error = #expect(throws: AgentError.self) {
+            try ops.set(.init(name: "b", envVar: "SHARED", value: secret("2")), environment: "dev")
+        }
+        #expect(error?.kind == .validationError)
+        #expect(error?.details.first?.type == "duplicate_env_var")
+    }
+
+    @Test func firstWriteCreatesEnvironmentWithWriterAsRecipient() throws {
+        let (ops, _) = try newStore()
+        _ = try ops.set(.init(name: "A", value: secret("prod-value")), environment: "prod")
+        let envs = try ops.environments()
+        #expect(envs.map(\.name) == ["dev", "prod"])
+        #expect(envs.last?.recipientCount == 1)
+        #expect(try ops.reveal(name: "A", environment: "prod").utf8String == "prod-value")
+    }
+
+    @Test func otherIdentityIsForbidden() throws {
+        let (ops, path) = try newStore()
+        _ = try ops.set(.init(name: "A", value: secret("v")), environment: "dev")
+        let (otherSource, _) = try makeIdentitySource(in: dir, name: "other")
+        let other = Operations(store: try Store.open(path: path), identitySource: otherSource)
+        #expect((#expect(throws: AgentError.self) { try other.reveal(name: "A", environment: "dev") })?.kind == .forbidden)
+        #expect((#expect(throws: AgentError.self) { try other.update(.init(name: "A", value: secret("w")), environment: "dev") })?.kind == .forbidden)
+    }
+
+    @Test func bareRepositoryAndUnbornBranch() throws {
+        let (ops, path) = try newStore(bare: true)
+        #expect(ops.store.repository.isBare)
+        _ = try ops.set(.init(name: "A", value: secret("in-a-bare-repo")), environment: "dev")
+        #expect(try git(path, "log", "--format=%s").split(separator: "\n") == ["create A (dev)", "init EnvAgent store (dev)"])
+        let fsck = try run("git", ["-C", path, "fsck", "--strict"])
+        #expect(fsck.status == 0, "\(fsck.stderr)")
+        #expect(try ops.reveal(name: "A", environment: "dev").utf8String == "in-a-bare-repo")
+    }
+
+    @Test func existingRepositoryWithHistoryKeepsItsFiles() throws {
+        let path = dir.file("existing")
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        _ = try git(path, "init", "-q")
+        try "hello\n".write(toFile: path + "/README", atomically: true, encoding: .utf8)
+        _ = try git(path, "add", "README")
+        _ = try git(path, "commit", "-qm", "first")
+        let (ops, _) = try Operations.initialize(path: path, environment: "dev", bare: false, identitySource: source)
+        _ = try ops.set(.init(name: "A", value: secret("v")), environment: "dev")
+        #expect(try git(path, "ls-tree", "-r", "--name-only", "HEAD").split(separator: "\n").contains("README"))
+        #expect(try git(path, "status", "--porcelain").isEmpty)
+        let again = #expect(throws: AgentError.self) {
+            try Operations.initialize(path: path, environment: "dev", bare: false, identitySource: source)
+        }
+        #expect(again?.kind == .alreadyExists)
+    }
+
+    @Test func newerFormatTouchesNothing() throws {
+        let (ops, path) = try newStore()
+        try "envagent-store\nformat 99\nid x\n".write(toFile: path + "/.envagent/store", atomically: true, encoding: .utf8)
+        _ = try git(path, "commit", "-qam", "from the future")
+        let head = try git(path, "rev-parse", "HEAD")
+        for attempt in [{ _ = try ops.set(.init(name: "A", value: secret("v")), environment: "dev") },
+                        { _ = try ops.list(environment: "dev") }] {
+            let error = #expect(throws: AgentError.self) { try attempt() }
+            #expect(error?.kind == .upgradeRequired)
+        }
+        #expect(try git(path, "rev-parse", "HEAD") == head)
+    }
+
+    @Test func packingKeepsEveryObjectReadable() throws {
+        let (ops, path) = try newStore()
+        for index in 0..<40 {
+            _ = try ops.set(.init(name: "K\(index % 7)", value: secret("value-\(index)-xyz")), environment: "dev")
+        }
+        try ops.store.repository.repackAll()
+        let loose = try git(path, "count-objects", "-v")
+        #expect(loose.contains("count: 0"))
+        let fsck = try run("git", ["-C", path, "fsck", "--strict", "--no-dangling"])
+        #expect(fsck.status == 0, "\(fsck.stdout)\(fsck.stderr)")
+        #expect(try ops.reveal(name: "K4", environment: "dev").utf8String == "value-39-xyz")
+        #expect(try ops.list(environment: "dev").count == 7)
+    }
+
+    @Test func importIsOneCommitAndAtomic() throws {
+        let (ops, path) = try newStore()
+        let before = try git(path, "rev-parse", "HEAD")
+        let bad = #expect(throws: AgentError.self) {
+            try ops.importDotEnv(Array("A=1\nB=2\nthis is not valid\n".utf8), environment: "dev")
+        }
+        #expect(bad?.message.contains("line 3") == true)
+        #expect(try git(path, "rev-parse", "HEAD") == before)
+        let result = try ops.importDotEnv(Array("A=1\nB='two'\nC=\"three\"\n".utf8), environment: "dev")
+        #expect(result.created == ["A", "B", "C"])
+        #expect(try git(path, "rev-list", "--count", "\(before)..HEAD") == "1")
+        let second = try ops.importDotEnv(Array("A=1\nB=changed\nD=4\n".utf8), environment: "dev")
+        #expect(second.created == ["D"])
+        #expect(second.updated == ["B"])
+        #expect(second.unchanged == ["A"])
+    }
+}
