@@ -267,8 +267,10 @@ def bench_growth(root, dotenv_1k):
         idx = rng.randrange(1000)
         run([AGENT, "update", secret_name(idx), "--store", store],
             stdin_bytes=f"{random_value(rng)}-{i}".encode())
-        if (i + 1) % 250 == 0 or i + 1 == GROWTH_UPDATES:
-            log(f"    [growth] {i + 1}/{GROWTH_UPDATES} updates ({time.perf_counter() - t0:.1f} s)")
+        if (i + 1) % 100 == 0 or i + 1 == GROWTH_UPDATES:
+            size = dir_size(os.path.join(store, ".git"))[0]
+            log(f"    [growth] {i + 1}/{GROWTH_UPDATES} updates ({time.perf_counter() - t0:.1f} s), "
+                f".git {size / 1024:.0f} KiB")
     elapsed = time.perf_counter() - t0
     commits = int(git(store, "rev-list", "--count", "HEAD", out=subprocess.PIPE).stdout)
     assert commits == GROWTH_UPDATES + 2, commits   # init + import + updates

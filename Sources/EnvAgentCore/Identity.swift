@@ -107,6 +107,7 @@ public struct IdentitySource: Sendable {
     public func require() throws -> Identity {
         guard let identity = try load() else {
             throw AgentError(.authenticationFailed, "no identity: \(defaultFile) does not exist and AGENT_IDENTITY is not set",
+                             details: [.init(loc: ["identity"], msg: "no identity configured", type: "missing")],
                              hint: "create one with `agent keygen`, or set AGENT_IDENTITY / AGENT_IDENTITY_FILE")
         }
         return identity

@@ -183,25 +183,46 @@ public final class GitRepository {
     // MARK: Index and working tree
 
     /// Makes the index and working-tree copies of `paths` equal to their blobs in `tree`
-    /// (writing or removing files), leaving every other index entry as it was.
+    /// (writing or removing files), leaving every other index entry as it was. When a git
+    /// process holds `index.lock`, the index is re-read and the update retried for a while.
     public func checkoutPaths(_ paths: [String], from tree: GitTree) throws {
         guard let workdir else { return }
+        var contents: [(path: String, bytes: [UInt8]?)] = []
+        for path in paths {
+            let bytes = try tree.blob(at: path)
+            let file = workdir + path
+            if let bytes {
+                try FileIO.makeDirectories(FileIO.dirname(file), mode: 0o755)
+                try FileIO.writeAtomically(file, bytes: bytes, mode: 0o644, sync: false)
+            } else {
+                _ = unlink(file)
+            }
+            contents.append((path, bytes))
+        }
         var index: OpaquePointer?
         try Libgit2.check(git_repository_index(&index, pointer), "git_repository_index")
         defer { git_index_free(index) }
-        try Libgit2.check(git_index_read(index, 0), "git_index_read")
-        for path in paths {
-            let file = workdir + path
-            if let bytes = try tree.blob(at: path) {
-                try FileIO.makeDirectories(FileIO.dirname(file), mode: 0o755)
-                try FileIO.writeAtomically(file, bytes: bytes, mode: 0o644, sync: false)
-                try Libgit2.check(git_index_add_bypath(index, path), "git_index_add_bypath")
-            } else {
-                _ = unlink(file)
-                let rc = git_index_remove_bypath(index, path)
-                if rc != Libgit2.notFound { try Libgit2.check(rc, "git_index_remove_bypath") }
+        var delay: UInt32 = 2_000
+        for attempt in 0... {
+            try Libgit2.check(git_index_read(index, 1), "git_index_read")
+            for (path, bytes) in contents {
+                if bytes != nil {
+                    try Libgit2.check(git_index_add_bypath(index, path), "git_index_add_bypath")
+                } else {
+                    let rc = git_index_remove_bypath(index, path)
+                    if rc != Libgit2.notFound { try Libgit2.check(rc, "git_index_remove_bypath") }
+                }
             }
+            let rc = git_index_write(index)
+            if rc == GIT_ELOCKED.rawValue && attempt < 40 {
+                usleep(delay)
+                delay = min(delay * 2, 200_000)
+                continue
+            }
+            if rc < 0 {
+                throw AgentError.internal("the change is committed, but the index could not be updated (\(Libgit2.lastErrorMessage())); run `git reset -q -- \(StoreFormat.folder)` to refresh it")
+            }
+            return
         }
-        try Libgit2.check(git_index_write(index), "git_index_write")
     }
 }

@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+
+/// The built `agent` binary: beside this test bundle in the build folder (or $AGENT_BIN).
+let agentBinary: String = {
+    if let explicit = ProcessInfo.processInfo.environment["AGENT_BIN"] { return explicit }
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var folder = URL(fileURLWithPath: exe).deletingLastPathComponent()
+    // Test bundles can sit one level deeper (…/EnvAgentPackageTests.xctest/…).
+    for _ in 0..<3 {
+        let candidate = folder.appendingPathComponent("agent").path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        folder = folder.deletingLastPathComponent()
+    }
+    fatalError("agent binary not found next to \(exe); set AGENT_BIN")
+}()
+
+struct Result {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// A sandbox: its own HOME / XDG_CONFIG_HOME (so its own identity) and a repo folder.
+final class Sandbox: Sendable {
+    let root: String
+    let environment: [String: String]
+
+    init(keygen: Bool = true) throws {
+        root = NSTemporaryDirectory() + "agent-cli-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: root + "/repo", withIntermediateDirectories: true)
+        environment = [
+            "HOME": root, "XDG_CONFIG_HOME": root + "/config", "AGENT_ENV": "",
+            "AGENT_IDENTITY": "", "AGENT_IDENTITY_FILE": "",
+            "GIT_AUTHOR_NAME": "CLI Test", "GIT_AUTHOR_EMAIL": "cli@example.com",
+            "GIT_COMMITTER_NAME": "CLI Test", "GIT_COMMITTER_EMAIL": "cli@example.com",
+            "GIT_CONFIG_NOSYSTEM": "1",
+        ]
+        try "[user]\n\tname = CLI Test\n\temail = cli@example.com\n[init]\n\tdefaultBranch = main\n"
+            .write(toFile: root + "/.gitconfig", atomically: true, encoding: .utf8)
+        if keygen { try #require(agent("keygen").status == 0) }
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: root) }
+
+    var repo: String { root + "/repo" }
+
+    @discardableResult
+    func agent(_ args: String..., stdin: String? = nil, env: [String: String] = [:], cwd: String? = nil) throws -> Result {
+        try exec(agentBinary, Array(args), stdin: stdin, env: env, cwd: cwd ?? repo)
+    }
+
+    @discardableResult
+    func agent(_ args: [String], stdin: String? = nil, env: [String: String] = [:], cwd: String? = nil) throws -> Result {
+        try exec(agentBinary, args, stdin: stdin, env: env, cwd: cwd ?? repo)
+    }
+
+    @discardableResult
+    func git(_ args: String..., cwd: String? = nil) throws -> Result {
+        try exec("/usr/bin/git", Array(args), stdin: nil, env: [:], cwd: cwd ?? repo)
+    }
+
+    func exec(_ path: String, _ args: [String], stdin: String?, env: [String: String], cwd: String) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = args
+        process.currentDirectoryURL = URL(fileURLWithPath: cwd)
+        var full = ProcessInfo.processInfo.environment
+        full.merge(environment) { $1 }
+        full.merge(env) { $1 }
+        process.environment = full.filter { !$0.value.isEmpty }
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        nonisolated(unsafe) var errData = Data()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    func write(_ text: String, to relative: String) throws {
+        let path = repo + "/" + relative
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// Every object in the repository, raw, as the git CLI prints them.
+    func allGitObjects() throws -> String {
+        try git("cat-file", "--batch-all-objects", "--batch").stdout
+    }
+}
+
+extension Result {
+    /// The error envelope printed on stderr with --json.
+    var envelope: [String: Any]? {
+        try? JSONSerialization.jsonObject(with: Data(stderr.utf8)) as? [String: Any]
+    }
+}
