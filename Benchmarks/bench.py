@@ -141,11 +141,18 @@ def plain_repo_like(store, repo):
     git(repo, "commit", "-qm", "initial")
 
 
-def dir_size(path):
-    """(apparent bytes = sum of st_size, disk bytes = sum of st_blocks*512) of a folder tree."""
-    apparent = disk = 0
+def dir_size(path, files_only=False):
+    """Like `du -sb` / `du -sB1` of a folder: (apparent bytes = sum of st_size, disk bytes =
+    sum of st_blocks*512) over the folder and everything in it, directories included (each
+    directory entry counts, e.g. 4096 bytes on ext4); files_only leaves directories out."""
+    st = os.lstat(path)
+    apparent, disk = (0, 0) if files_only else (st.st_size, st.st_blocks * 512)
     for root, dirs, files in os.walk(path):
-        for name in dirs + files:
+        if files_only:
+            dirs_and_files = files
+        else:
+            dirs_and_files = dirs + files
+        for name in dirs_and_files:
             st = os.lstat(os.path.join(root, name))
             apparent += st.st_size
             disk += st.st_blocks * 512
@@ -290,6 +297,11 @@ def bench_growth(root, dotenv_1k):
     loose = sum(1 for d in os.listdir(os.path.join(store, ".git", "objects")) if len(d) == 2
                 for _ in os.listdir(os.path.join(store, ".git", "objects", d)))
     packs = [p for p in os.listdir(os.path.join(store, ".git", "objects", "pack")) if p.endswith(".pack")]
+    fa, fg = dir_size(os.path.join(store, ".git"), True)[0], dir_size(os.path.join(copy, ".git"), True)[0]
+    dirs = sum(1 for _ in os.scandir(os.path.join(store, ".git", "objects")))
+    log(f"    [growth] files only (no directory entries): agent {fa / 1024:.0f} KiB vs git gc {fg / 1024:.0f} KiB "
+        f"= {fa / fg:.2f}; agent .git/objects has {dirs} entries (git gc leaves "
+        f"{sum(1 for _ in os.scandir(os.path.join(copy, '.git', 'objects')))})")
     log(f"    [growth] {GROWTH_UPDATES} updates took {elapsed:.1f} s "
         f"({elapsed / GROWTH_UPDATES * 1e3:.1f} ms each); agent .git: {len(packs)} pack(s), {loose} loose objects")
 

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine (as root), builds agent and walks through the quick start on a
+# throwaway store in a temp folder: keygen, init, create, update, list, render, run, history.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+swift build --product agent 2>&1 | grep -E "error|warning|Compiling agent|Build complete" || true
+agent="$PWD/.build/debug/agent"
+demo=$(mktemp -d /tmp/envagent-demo.XXXXXX)
+trap 'rm -rf "$demo"' EXIT
+export XDG_CONFIG_HOME="$demo/config" AGENT_IDENTITY= AGENT_IDENTITY_FILE=
+cd "$demo" && mkdir app && cd app
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+step "$agent" keygen
+step "$agent" init
+printf 'sk-proj-abcdefghijklmnop789\n' > "$demo/openai.txt"
+echo; echo '$ agent create OPENAI_KEY < openai.txt'
+"$agent" create OPENAI_KEY < "$demo/openai.txt"
+echo; echo "$ printf 'postgres://app:pw@db/app' | agent set DATABASE_URL"
+printf 'postgres://app:pw@db/app' | "$agent" set DATABASE_URL
+echo; echo "$ printf 'sk-proj-0123456789abcdefghi321' | agent update OPENAI_KEY"
+printf 'sk-proj-0123456789abcdefghi321' | "$agent" update OPENAI_KEY
+step "$agent" list
+step "$agent" render DATABASE_URL
+step "$agent" run OPENAI_KEY -- sh -c 'echo "the child sees a ${#OPENAI_KEY}-character OPENAI_KEY"'
+step "$agent" history
+step git log --oneline
+step cat .envagent/dev/secrets
+step git status --short
+echo; echo "demo store was in $demo/app (removed on exit)"
