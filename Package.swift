@@ -23,8 +23,12 @@ let package = Package(
             providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]
         ),
         .target(
+            name: "CAgentShims",
+            dependencies: ["CLibgit2"]
+        ),
+        .target(
             name: "EnvAgentCore",
-            dependencies: ["CLibgit2", "CSodium"]
+            dependencies: ["CLibgit2", "CSodium", "CAgentShims"]
         ),
         .executableTarget(
             name: "agent",

@@ -11,8 +11,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 
 if [[ -z "${AGENT_BIN:-}" ]]; then
-    echo "building agent (release, scratch path .build-bench) ..." >&2
-    (cd "$root" && swift build -c release --scratch-path "$root/.build-bench" --product agent >&2)
+    echo "building agent (release, static Swift runtime, scratch path .build-bench) ..." >&2
+    (cd "$root" && swift build -c release --static-swift-stdlib --scratch-path "$root/.build-bench" --product agent >&2)
     AGENT_BIN="$root/.build-bench/release/agent"
 fi
 if [[ ! -x "$AGENT_BIN" ]]; then

@@ -57,3 +57,18 @@ import Testing
         #expect(parsed == recipients)
     }
 }
+
+@Suite struct Base64Tests {
+    @Test func matchesLibsodiumOnRandomData() throws {
+        for length in 0..<70 {
+            let bytes = try Crypto.randomBytes(length)
+            let text = Crypto.base64(bytes)
+            #expect(Base64.decode(Array(text.utf8)) == bytes)
+        }
+    }
+
+    @Test(arguments: ["A", "AB=", "A===", "AB=C", "ab!d", "abc\n", "====", "ab==cdef"])
+    func rejectsMalformedText(_ text: String) {
+        #expect(Base64.decode(Array(text.utf8)) == nil)
+    }
+}

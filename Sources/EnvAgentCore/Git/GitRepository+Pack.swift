@@ -39,7 +39,7 @@ extension GitRepository {
         let loose = looseObjects()
         guard !loose.isEmpty else { return }
         try writePack(loose.map(\.id))
-        for object in loose { unlink(object.path) }
+        removeLooseCopies(loose)
     }
 
     /// Writes every object of the repository (loose and packed) into one pack, then deletes
@@ -54,7 +54,18 @@ extension GitRepository {
             if FileIO.exists(pack + ".keep") { continue }
             for ext in [".pack", ".idx", ".rev"] { unlink(pack + ext) }
         }
-        for object in loose { unlink(object.path) }
+        removeLooseCopies(loose)
+    }
+
+    /// Deletes packed loose objects and the fan-out folders they leave empty (as `git gc` does:
+    /// 256 empty folders are 1 MiB on ext4).
+    private func removeLooseCopies(_ loose: [(id: ObjectID, path: String)]) {
+        var folders = Set<String>()
+        for object in loose {
+            unlink(object.path)
+            folders.insert(FileIO.dirname(object.path))
+        }
+        for folder in folders { rmdir(folder) } // fails harmlessly when not empty
     }
 
     /// Returns the new pack's base name (`pack-<hash>`).

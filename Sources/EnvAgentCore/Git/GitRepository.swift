@@ -182,22 +182,36 @@ public final class GitRepository {
 
     // MARK: Index and working tree
 
-    /// Makes the index and working-tree copies of `paths` equal to their blobs in `tree`
-    /// (writing or removing files), leaving every other index entry as it was. When a git
-    /// process holds `index.lock`, the index is re-read and the update retried for a while.
-    public func checkoutPaths(_ paths: [String], from tree: GitTree) throws {
+    /// Makes the index and working-tree copies of each path equal to its blob (writing the
+    /// file, or removing it when nil), leaving every other index entry as it was. The index
+    /// entry is built from the known blob id and the new file's stat data, so nothing is hashed
+    /// or compressed again. When a git process holds `index.lock`, the index is re-read and the
+    /// update retried for a while.
+    public func checkout(_ contents: [(path: String, blob: (id: ObjectID, bytes: [UInt8])?)]) throws {
         guard let workdir else { return }
-        var contents: [(path: String, bytes: [UInt8]?)] = []
-        for path in paths {
-            let bytes = try tree.blob(at: path)
+        var entries: [(path: String, entry: git_index_entry?)] = []
+        for (path, blob) in contents {
             let file = workdir + path
-            if let bytes {
-                try FileIO.makeDirectories(FileIO.dirname(file), mode: 0o755)
-                try FileIO.writeAtomically(file, bytes: bytes, mode: 0o644, sync: false)
-            } else {
+            guard let blob else {
                 _ = unlink(file)
+                entries.append((path, nil))
+                continue
             }
-            contents.append((path, bytes))
+            try FileIO.makeDirectories(FileIO.dirname(file), mode: 0o755)
+            try FileIO.writeAtomically(file, bytes: blob.bytes, mode: 0o644, sync: false)
+            var st = stat()
+            guard stat(file, &st) == 0 else { throw AgentError.internal("cannot stat \(file): \(FileIO.errnoMessage())") }
+            var entry = git_index_entry()
+            entry.ctime = git_index_time(seconds: Int32(truncatingIfNeeded: st.st_ctim.tv_sec), nanoseconds: UInt32(st.st_ctim.tv_nsec))
+            entry.mtime = git_index_time(seconds: Int32(truncatingIfNeeded: st.st_mtim.tv_sec), nanoseconds: UInt32(st.st_mtim.tv_nsec))
+            entry.dev = UInt32(truncatingIfNeeded: st.st_dev)
+            entry.ino = UInt32(truncatingIfNeeded: st.st_ino)
+            entry.mode = GIT_FILEMODE_BLOB.rawValue
+            entry.uid = st.st_uid
+            entry.gid = st.st_gid
+            entry.file_size = UInt32(truncatingIfNeeded: st.st_size)
+            entry.id = blob.id.raw
+            entries.append((path, entry))
         }
         var index: OpaquePointer?
         try Libgit2.check(git_repository_index(&index, pointer), "git_repository_index")
@@ -205,9 +219,12 @@ public final class GitRepository {
         var delay: UInt32 = 2_000
         for attempt in 0... {
             try Libgit2.check(git_index_read(index, 1), "git_index_read")
-            for (path, bytes) in contents {
-                if bytes != nil {
-                    try Libgit2.check(git_index_add_bypath(index, path), "git_index_add_bypath")
+            for (path, entry) in entries {
+                if var entry {
+                    try path.withCString { cPath in
+                        entry.path = cPath
+                        try Libgit2.check(git_index_add(index, &entry), "git_index_add")
+                    }
                 } else {
                     let rc = git_index_remove_bypath(index, path)
                     if rc != Libgit2.notFound { try Libgit2.check(rc, "git_index_remove_bypath") }

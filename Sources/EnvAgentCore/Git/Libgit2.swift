@@ -1,11 +1,23 @@
+import CAgentShims
 import CLibgit2
 
 /// libgit2 initialisation and the single place where its return codes become `AgentError`s.
 enum Libgit2 {
-    private static let initialized: Bool = git_libgit2_init() > 0
+    private static let initialized: Bool = git_libgit2_init() > 0 && envagent_git_configure() == 0
 
     static func ensureInitialized() throws {
         guard initialized else { throw AgentError.internal("libgit2 failed to initialise") }
+    }
+
+    /// Whether the CA bundle is still unparsed (see `loadCertificateAuthorities`).
+    public static var certificateAuthoritiesDeferred: Bool { envagent_ca_certificates_deferred() != 0 }
+
+    /// Parses the system CA bundle that libgit2 would have parsed at start-up. Must run before
+    /// any HTTPS remote is contacted; until then TLS verification fails closed.
+    public static func loadCertificateAuthorities() throws {
+        try ensureInitialized()
+        let rc = envagent_load_ca_certificates()
+        guard rc == 0 else { throw AgentError.internal("cannot load the system CA certificates (mbedTLS error \(rc))") }
     }
 
     static func lastErrorMessage() -> String {

@@ -24,16 +24,23 @@ extension Operations {
     }
 
     public func create(_ request: WriteRequest, environment: String) throws -> WriteResult {
-        try write([request], mode: .create, environment: environment).first!
+        try writeOne(request, mode: .create, environment: environment)
     }
 
     /// The seed operation: replace an existing secret's value, re-encrypted.
     public func update(_ request: WriteRequest, environment: String) throws -> WriteResult {
-        try write([request], mode: .update, environment: environment).first!
+        try writeOne(request, mode: .update, environment: environment)
     }
 
     public func set(_ request: WriteRequest, environment: String) throws -> WriteResult {
-        try write([request], mode: .set, environment: environment).first!
+        try writeOne(request, mode: .set, environment: environment)
+    }
+
+    private func writeOne(_ request: WriteRequest, mode: WriteMode, environment: String) throws -> WriteResult {
+        let written = try write([request], mode: mode, environment: environment)[0]
+        return WriteResult(metadata: SecretMetadata(line: written.line, environment: environment,
+                                                    maskedValue: Masking.mask(request.value)),
+                           changed: written.changed)
     }
 
     /// Creates or updates every assignment of a `.env` file in one commit.
@@ -47,9 +54,9 @@ extension Operations {
         var existedBefore: Set<String> = []
         let results = try write(requests, mode: .set, environment: environment) { existing in existedBefore = existing }
         for result in results {
-            if !result.changed { unchanged.append(result.metadata.name) }
-            else if existedBefore.contains(result.metadata.name) { updated.append(result.metadata.name) }
-            else { created.append(result.metadata.name) }
+            if !result.changed { unchanged.append(result.line.name) }
+            else if existedBefore.contains(result.line.name) { updated.append(result.line.name) }
+            else { created.append(result.line.name) }
         }
         let commit = (created.isEmpty && updated.isEmpty) ? nil : try store.repository.head().commit?.hex
         return ImportResult(environment: environment, created: created, updated: updated, unchanged: unchanged, commit: commit)
@@ -59,14 +66,14 @@ extension Operations {
     /// yet is created with the writer as its first recipient. A value equal to the stored one
     /// keeps its old ciphertext.
     func write(_ requests: [WriteRequest], mode: WriteMode, environment: String,
-               existing reportExisting: (Set<String>) -> Void = { _ in }) throws -> [WriteResult] {
+               existing reportExisting: (Set<String>) -> Void = { _ in }) throws -> [(line: SecretLine, changed: Bool)] {
         try Validation.environment(environment)
         for request in requests {
             try Validation.name(request.name)
             if let envVar = request.envVar { try Validation.envVar(envVar) }
             try Validation.value(request.value)
         }
-        var results: [WriteResult] = []
+        var results: [(line: SecretLine, changed: Bool)] = []
         try store.apply { snapshot in
             results = []
             let header = try snapshot.requireHeader()
@@ -104,10 +111,9 @@ extension Operations {
                     throw AgentError.validation("env_var", "\(envVar) is already the env var of secret '\(owner)' in environment '\(environment)'",
                                                 type: "duplicate_env_var", hint: "pick another with --env-var")
                 }
-                let masked = Masking.mask(request.value)
                 if let old, old.envVar == envVar, let current = try? key.open(old),
                    Crypto.equal(current.bytes, request.value.bytes) {
-                    results.append(WriteResult(metadata: SecretMetadata(line: old, environment: environment, maskedValue: masked), changed: false))
+                    results.append((old, false))
                     continue
                 }
                 let line = SecretLine(name: request.name, envVar: envVar, createdAt: old?.createdAt ?? now, updatedAt: now,
@@ -116,7 +122,7 @@ extension Operations {
                 ownerOfEnvVar[envVar] = request.name
                 secrets.upsert(line)
                 changedNames.append(request.name)
-                results.append(WriteResult(metadata: SecretMetadata(line: line, environment: environment, maskedValue: masked), changed: true))
+                results.append((line, true))
             }
             reportExisting(existing)
             guard !changedNames.isEmpty || !files.isEmpty else { return nil }

@@ -50,15 +50,15 @@ public final class Store {
                 let snapshot = try snapshot()
                 guard let change = try build(snapshot) else { return nil }
                 let paths = change.files.keys.sorted()
-                let updates = try paths.map { path in
-                    (path: path, blob: try change.files[path]!.map { try repository.writeBlob($0) })
+                let blobs = try paths.map { path in
+                    (path: path, blob: try change.files[path]!.map { (id: try repository.writeBlob($0), bytes: $0) })
                 }
-                let treeID = try repository.updatedTree(base: snapshot.tree, changes: updates)
+                let treeID = try repository.updatedTree(base: snapshot.tree, changes: blobs.map { ($0.path, $0.blob?.id) })
                 if treeID == snapshot.tree?.id { return nil }
                 let commitID = try repository.createCommit(tree: treeID, parent: snapshot.commit, message: change.message)
                 if try repository.moveReference(snapshot.reference, to: commitID, expecting: snapshot.commit,
                                                 logMessage: "agent: \(change.message)") {
-                    try repository.checkoutPaths(paths, from: repository.tree(treeID))
+                    try repository.checkout(blobs)
                     try repository.packLooseObjectsIfNeeded()
                     return commitID
                 }

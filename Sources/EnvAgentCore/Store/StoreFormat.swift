@@ -91,7 +91,7 @@ public enum RecipientsFile {
             let fields = line.split(separator: " ", maxSplits: 3).map(String.init)
             guard fields.count >= 3, fields[0] == StoreFormat.recipientKeyword,
                   let publicKey = try? Identity.parsePublicKey(fields[1]),
-                  let wrapped = Crypto.decodeBase64(fields[2].utf8)
+                  let wrapped = Base64.decode(Array(fields[2].utf8))
             else {
                 throw AgentError.internal("\(StoreFormat.recipientsPath(environment)) line \(number + 1) is malformed")
             }
@@ -157,7 +157,7 @@ public struct SecretLine: Sendable, Equatable {
         let value = raw[fieldRanges[4]]
         let prefix = Array(StoreFormat.aeadValuePrefix.utf8)
         guard value.starts(with: prefix) else { return nil }
-        return Crypto.decodeBase64(value.dropFirst(prefix.count))
+        return Base64.decode(value.dropFirst(prefix.count))
     }
 }
 

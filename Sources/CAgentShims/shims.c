@@ -1,0 +1,66 @@
+// Small C helpers for libgit2: variadic option calls, and deferred CA loading.
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <git2.h>
+#include <pthread.h>
+#include <stddef.h>
+#include "CAgentShims.h"
+
+int envagent_git_configure(void) {
+    // The agent writes every object a tree or commit references before it, so libgit2's
+    // existence re-checks are redundant; reads are verified by git's own fsck and, for values,
+    // by the AEAD tag. git does not re-hash objects on read either.
+    if (git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0) < 0) return -1;
+    if (git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0) < 0) return -1;
+    return 0;
+}
+
+// Debian's libgit2 (mbedTLS backend) parses the whole system CA bundle inside
+// git_libgit2_init(), about 3.4 ms on every start although most commands never open a TLS
+// connection. This definition takes precedence over libmbedx509's for calls from libgit2: it
+// records the chain and path instead, and envagent_load_ca_certificates() parses them with the
+// real function when a TLS connection is about to be made. Until then the chain is empty, so
+// certificate verification fails closed.
+typedef int (*parse_file_fn)(void *chain, const char *path);
+
+static pthread_mutex_t ca_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *deferred_chain = NULL;
+static char deferred_path[4096];
+static int loading_enabled = 0;
+
+static parse_file_fn real_parse_file(void) {
+    return (parse_file_fn)dlsym(RTLD_NEXT, "mbedtls_x509_crt_parse_file");
+}
+
+int mbedtls_x509_crt_parse_file(void *chain, const char *path) {
+    pthread_mutex_lock(&ca_lock);
+    int defer = !loading_enabled && deferred_chain == NULL;
+    if (defer) {
+        deferred_chain = chain;
+        size_t i = 0;
+        for (; path[i] != 0 && i + 1 < sizeof(deferred_path); i++) deferred_path[i] = path[i];
+        deferred_path[i] = 0;
+    }
+    pthread_mutex_unlock(&ca_lock);
+    if (defer) return 0;
+    parse_file_fn real = real_parse_file();
+    return real ? real(chain, path) : -1;
+}
+
+int envagent_load_ca_certificates(void) {
+    pthread_mutex_lock(&ca_lock);
+    loading_enabled = 1;
+    void *chain = deferred_chain;
+    deferred_chain = NULL;
+    pthread_mutex_unlock(&ca_lock);
+    if (chain == NULL) return 0;
+    parse_file_fn real = real_parse_file();
+    return real ? real(chain, deferred_path) : -1;
+}
+
+int envagent_ca_certificates_deferred(void) {
+    pthread_mutex_lock(&ca_lock);
+    int deferred = deferred_chain != NULL;
+    pthread_mutex_unlock(&ca_lock);
+    return deferred;
+}

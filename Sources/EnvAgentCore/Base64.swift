@@ -1,0 +1,50 @@
+/// Table-driven decoding of standard, padded base64 for public data (ciphertexts, wrapped
+/// keys). libsodium's decoder is constant-time, which secrets need and ciphertexts do not; on a
+/// 10,000-secret render it was a fifth of the run time.
+enum Base64 {
+    private static let invalid: UInt8 = 0xFF
+    private static let table: [UInt8] = {
+        var table = [UInt8](repeating: invalid, count: 256)
+        for (index, char) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() {
+            table[Int(char)] = UInt8(index)
+        }
+        return table
+    }()
+
+    /// Decodes padded base64; nil for a wrong length, a character outside the alphabet, or
+    /// misplaced padding.
+    static func decode<C: Collection>(_ text: C) -> [UInt8]? where C.Element == UInt8 {
+        let decodeBuffer = { (input: UnsafeBufferPointer<UInt8>) -> [UInt8]? in
+            let count = input.count
+            guard count % 4 == 0 else { return nil }
+            if count == 0 { return [] }
+            var padding = 0
+            if input[count - 1] == UInt8(ascii: "=") { padding += 1 }
+            if input[count - 2] == UInt8(ascii: "=") { padding += 1 }
+            let outputCount = count / 4 * 3 - padding
+            return table.withUnsafeBufferPointer { table -> [UInt8]? in
+                var valid = true
+                let output = [UInt8](unsafeUninitializedCapacity: outputCount) { out, initialized in
+                    var o = 0
+                    var i = 0
+                    while i < count {
+                        let last = i + 4 == count
+                        let a = table[Int(input[i])], b = table[Int(input[i + 1])]
+                        let c = last && padding == 2 ? 0 : table[Int(input[i + 2])]
+                        let d = last && padding >= 1 ? 0 : table[Int(input[i + 3])]
+                        if (a | b | c | d) > 63 { valid = false; break }
+                        let word = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                        out[o] = UInt8(truncatingIfNeeded: word >> 16); o += 1
+                        if o < outputCount { out[o] = UInt8(truncatingIfNeeded: word >> 8); o += 1 }
+                        if o < outputCount { out[o] = UInt8(truncatingIfNeeded: word); o += 1 }
+                        i += 4
+                    }
+                    initialized = valid ? outputCount : 0
+                }
+                return valid ? output : nil
+            }
+        }
+        if let result = text.withContiguousStorageIfAvailable(decodeBuffer) { return result }
+        return Array(text).withUnsafeBufferPointer(decodeBuffer)
+    }
+}
