@@ -36,7 +36,7 @@ import Testing
 
     @Test func tamperedLinesGiveClearErrors() throws {
         let good = try line("DB_URL", sealedWith: key)
-        var flipped = good.raw
+        var flipped = Array(good.raw)
         flipped[flipped.count - 5] = flipped[flipped.count - 5] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
         let truncated = Array(good.raw.dropLast(20))
         let notBase64 = Array("DB_URL DB_URL 2026-01-01T00:00:00Z 2026-01-01T00:00:00Z a:!!!notbase64!!!".utf8)

@@ -72,3 +72,30 @@ import Testing
         #expect(Base64.decode(Array(text.utf8)) == nil)
     }
 }
+
+@Suite struct SecretsFileMergeTests {
+    func line(_ name: String, _ value: String) -> SecretLine {
+        SecretLine(name: name, envVar: "V_" + name.replacingOccurrences(of: ".", with: "_"), createdAt: "t", updatedAt: "t", sealedValue: "a:" + value)
+    }
+
+    @Test func bulkUpsertEqualsOneByOne() {
+        let base = (0..<50).filter { $0 % 3 == 0 }.map { line("k\($0)", "old") }
+        let incoming = (0..<50).filter { $0 % 2 == 0 }.reversed().map { line("k\($0)", "new") }
+        var bulk = SecretsFile(lines: base), single = SecretsFile(lines: base)
+        bulk.upsert(contentsOf: Array(incoming))
+        incoming.forEach { single.upsert($0) }
+        #expect(bulk == single)
+        #expect(bulk.lines.count == Set(base.map(\.name) + incoming.map(\.name)).count)
+        #expect(bulk.line(named: "k6")?.sealedValue == "a:new")
+        #expect(bulk.line(named: "k3")?.sealedValue == "a:old")
+        #expect(zip(bulk.lines, bulk.lines.dropFirst()).allSatisfy { SecretsFile.precedes($0.name, $1.name) })
+    }
+
+    @Test func orderIsBytewise() {
+        #expect(SecretsFile.precedes("A", "a"))
+        #expect(SecretsFile.precedes("a", "a.b"))
+        #expect(SecretsFile.precedes("Z_1", "_"))
+        #expect(!SecretsFile.precedes("b", "a"))
+        #expect(!SecretsFile.precedes("", ""))
+    }
+}

@@ -59,7 +59,7 @@ extension Operations {
         func relevant(_ tree: GitTree) throws -> [UInt8]? {
             guard let name else { return try tree.entryID(at: path).map { Array($0.hex.utf8) } }
             guard let bytes = try tree.blob(at: path) else { return nil }
-            return SecretsFile.parse(bytes).line(named: name)?.raw
+            return SecretsFile.parse(bytes).line(named: name).map { Array($0.raw) }
         }
         var entries: [HistoryEntry] = []
         try repository.walk(from: head) { commit in

@@ -68,6 +68,9 @@ extension Operations {
     func write(_ requests: [WriteRequest], mode: WriteMode, environment: String,
                existing reportExisting: (Set<String>) -> Void = { _ in }) throws -> [(line: SecretLine, changed: Bool)] {
         try Validation.environment(environment)
+        guard Set(requests.map(\.name)).count == requests.count else {
+            throw AgentError(.invalidRequest, "a secret name is given twice in one write")
+        }
         for request in requests {
             try Validation.name(request.name)
             if let envVar = request.envVar { try Validation.envVar(envVar) }
@@ -94,6 +97,7 @@ extension Operations {
             var existing: Set<String> = []
             let now = Timestamp.now()
             var changedNames: [String] = []
+            var newLines: [SecretLine] = []
             for request in requests {
                 let old = secrets.line(named: request.name)
                 if old != nil { existing.insert(request.name) }
@@ -120,12 +124,13 @@ extension Operations {
                                       sealedValue: try key.seal(request.value, name: request.name))
                 if let old, old.envVar != envVar { ownerOfEnvVar[old.envVar] = nil }
                 ownerOfEnvVar[envVar] = request.name
-                secrets.upsert(line)
+                newLines.append(line)
                 changedNames.append(request.name)
                 results.append((line, true))
             }
             reportExisting(existing)
             guard !changedNames.isEmpty || !files.isEmpty else { return nil }
+            secrets.upsert(contentsOf: newLines)
             files[StoreFormat.secretsPath(environment)] = secrets.serialized()
             let message: String
             if requests.count == 1 {

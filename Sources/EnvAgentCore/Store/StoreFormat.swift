@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The store's file syntax, and nothing else: paths, the header, the recipients file and the
 /// secrets file. See README "Store format" for the specification these constants come from.
 public enum StoreFormat {
@@ -114,48 +120,66 @@ public enum RecipientsFile {
 // MARK: - Secrets
 
 /// One line of a secrets file: `NAME ENV_VAR CREATED UPDATED VALUE`, single spaces, where
-/// VALUE is `a:` + base64(nonce ‖ ciphertext ‖ tag). Fields are kept as the raw line so an
-/// untouched secret is written back byte for byte.
+/// VALUE is `a:` + base64(nonce ‖ ciphertext ‖ tag). The line is kept as a slice of the file
+/// it was read from, so an untouched secret is written back byte for byte and parsing a large
+/// file allocates little more than the names.
 public struct SecretLine: Sendable, Equatable {
-    public let raw: [UInt8]
+    public let raw: ArraySlice<UInt8>
     public let name: String
-    /// Byte offsets of fields 2… within `raw` (nil when the line is malformed).
-    private let fieldRanges: [Range<Int>]?
+    /// Positions of the four separating spaces (absolute indices into `raw`), nil when the line
+    /// does not have exactly five non-empty fields.
+    private let spaces: (Int, Int, Int, Int)?
 
-    public init(raw: [UInt8]) {
+    public init(raw: ArraySlice<UInt8>) {
         self.raw = raw
-        var ranges: [Range<Int>] = []
-        var start = 0
-        for (index, byte) in raw.enumerated() where byte == UInt8(ascii: " ") {
-            ranges.append(start..<index)
-            start = index + 1
+        var found: [Int] = []
+        found.reserveCapacity(4)
+        var valid = true
+        for index in raw.indices where raw[index] == UInt8(ascii: " ") {
+            if found.count == 4 { valid = false; break }
+            found.append(index)
         }
-        ranges.append(start..<raw.count)
-        name = String(decoding: raw[ranges[0]], as: UTF8.self)
-        fieldRanges = ranges.count == 5 && ranges.allSatisfy { !$0.isEmpty } ? ranges : nil
+        let nameEnd = found.first ?? raw.endIndex
+        name = String(decoding: raw[raw.startIndex..<nameEnd], as: UTF8.self)
+        if valid, found.count == 4, found[0] > raw.startIndex, found[3] + 1 < raw.endIndex,
+           found[1] > found[0] + 1, found[2] > found[1] + 1, found[3] > found[2] + 1 {
+            spaces = (found[0], found[1], found[2], found[3])
+        } else {
+            spaces = nil
+        }
     }
+
+    public init(raw: [UInt8]) { self.init(raw: raw[...]) }
 
     public init(name: String, envVar: String, createdAt: String, updatedAt: String, sealedValue: String) {
         self.init(raw: Array("\(name) \(envVar) \(createdAt) \(updatedAt) \(sealedValue)".utf8))
     }
 
-    public var isWellFormed: Bool { fieldRanges != nil }
+    public static func == (lhs: SecretLine, rhs: SecretLine) -> Bool { lhs.raw == rhs.raw }
 
-    private func field(_ index: Int) -> String {
-        guard let fieldRanges else { return "" }
-        return String(decoding: raw[fieldRanges[index]], as: UTF8.self)
+    public var isWellFormed: Bool { spaces != nil }
+
+    private func field(_ index: Int) -> ArraySlice<UInt8>? {
+        guard let (a, b, c, d) = spaces else { return nil }
+        switch index {
+        case 1: return raw[(a + 1)..<b]
+        case 2: return raw[(b + 1)..<c]
+        case 3: return raw[(c + 1)..<d]
+        default: return raw[(d + 1)...]
+        }
     }
 
-    public var envVar: String { field(1) }
-    public var createdAt: String { field(2) }
-    public var updatedAt: String { field(3) }
-    public var sealedValue: String { field(4) }
+    private func text(_ index: Int) -> String { field(index).map { String(decoding: $0, as: UTF8.self) } ?? "" }
+
+    public var envVar: String { text(1) }
+    public var createdAt: String { text(2) }
+    public var updatedAt: String { text(3) }
+    public var sealedValue: String { text(4) }
 
     /// The ciphertext bytes (nonce ‖ ciphertext ‖ tag), nil if the field is not valid.
     public var ciphertext: [UInt8]? {
-        guard let fieldRanges else { return nil }
-        let value = raw[fieldRanges[4]]
-        let prefix = Array(StoreFormat.aeadValuePrefix.utf8)
+        guard let value = field(4) else { return nil }
+        let prefix = StoreFormat.aeadValuePrefix.utf8
         guard value.starts(with: prefix) else { return nil }
         return Base64.decode(value.dropFirst(prefix.count))
     }
@@ -166,7 +190,19 @@ public struct SecretsFile: Sendable, Equatable {
     public private(set) var lines: [SecretLine]
 
     public init(lines: [SecretLine] = []) {
-        self.lines = lines.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        self.lines = lines.sorted { Self.precedes($0.name, $1.name) }
+    }
+
+    /// Bytewise UTF-8 order (`memcmp`), the order of the file.
+    static func precedes(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                let common = min(x.count, y.count)
+                let order = common == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, common)
+                return order != 0 ? order < 0 : x.count < y.count
+            }
+        }
     }
 
     public static func parse(_ bytes: [UInt8]) -> SecretsFile {
@@ -174,12 +210,12 @@ public struct SecretsFile: Sendable, Equatable {
         lines.reserveCapacity(bytes.count / 96)
         var start = 0
         for index in bytes.indices where bytes[index] == UInt8(ascii: "\n") {
-            if index > start { lines.append(SecretLine(raw: Array(bytes[start..<index]))) }
+            if index > start { lines.append(SecretLine(raw: bytes[start..<index])) }
             start = index + 1
         }
-        if start < bytes.count { lines.append(SecretLine(raw: Array(bytes[start...]))) }
+        if start < bytes.count { lines.append(SecretLine(raw: bytes[start...])) }
         // Written sorted; re-sort only when a hand edit broke the order.
-        let sorted = zip(lines, lines.dropFirst()).allSatisfy { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        let sorted = zip(lines, lines.dropFirst()).allSatisfy { precedes($0.name, $1.name) }
         return sorted ? SecretsFile(presorted: lines) : SecretsFile(lines: lines)
     }
 
@@ -199,7 +235,7 @@ public struct SecretsFile: Sendable, Equatable {
         var low = 0, high = lines.count
         while low < high {
             let mid = (low + high) / 2
-            if lines[mid].name.utf8.lexicographicallyPrecedes(name.utf8) { low = mid + 1 } else { high = mid }
+            if Self.precedes(lines[mid].name, name) { low = mid + 1 } else { high = mid }
         }
         return (low, low < lines.count && lines[low].name == name)
     }
@@ -213,6 +249,27 @@ public struct SecretsFile: Sendable, Equatable {
     public mutating func upsert(_ line: SecretLine) {
         let (index, found) = position(of: line.name)
         if found { lines[index] = line } else { lines.insert(line, at: index) }
+    }
+
+    /// Inserts or replaces many lines at once (one merge instead of one insertion each).
+    /// `newLines` must have distinct names.
+    public mutating func upsert(contentsOf newLines: [SecretLine]) {
+        if newLines.count < 8 {
+            newLines.forEach { upsert($0) }
+            return
+        }
+        let incoming = newLines.sorted { Self.precedes($0.name, $1.name) }
+        var merged: [SecretLine] = []
+        merged.reserveCapacity(lines.count + incoming.count)
+        var i = 0, j = 0
+        while i < lines.count || j < incoming.count {
+            if j == incoming.count { merged.append(lines[i]); i += 1 }
+            else if i == lines.count { merged.append(incoming[j]); j += 1 }
+            else if lines[i].name == incoming[j].name { merged.append(incoming[j]); i += 1; j += 1 }
+            else if Self.precedes(lines[i].name, incoming[j].name) { merged.append(lines[i]); i += 1 }
+            else { merged.append(incoming[j]); j += 1 }
+        }
+        lines = merged
     }
 
     @discardableResult
