@@ -147,6 +147,22 @@ import Testing
         #expect(try ops.list(environment: "dev").count == 7)
     }
 
+    @Test func writesPackTheirLooseObjects() throws {
+        let (ops, path) = try newStore()
+        for index in 0..<120 {
+            _ = try ops.set(.init(name: "K\(index % 9)", value: secret("value-\(index)-abcdefgh")), environment: "dev")
+        }
+        let counts = try git(path, "count-objects", "-v")
+        let field = { (name: String) in
+            Int(counts.split(separator: "\n").first { $0.hasPrefix(name + ":") }!.split(separator: " ").last!)!
+        }
+        #expect(field("packs") >= 1)
+        #expect(field("count") < 5 * 48, "\(counts)")
+        let fsck = try run("git", ["-C", path, "fsck", "--strict", "--no-dangling"])
+        #expect(fsck.status == 0, "\(fsck.stderr)")
+        #expect(try ops.reveal(name: "K2", environment: "dev").utf8String == "value-119-abcdefgh")
+    }
+
     @Test func importIsOneCommitAndAtomic() throws {
         let (ops, path) = try newStore()
         let before = try git(path, "rev-parse", "HEAD")

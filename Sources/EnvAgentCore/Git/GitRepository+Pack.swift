@@ -4,34 +4,40 @@ import Glibc
 #endif
 
 /// libgit2 has no `git gc`: without packing, every update of a large secrets file leaves a
-/// full compressed copy behind as a loose object. The agent packs what it writes itself:
-/// every `commitsPerPack` commits the loose objects go into a small pack (deltas within it),
-/// and every `packsPerRepack` small packs everything is consolidated into one pack, where each
-/// version of a secrets file is a small delta of another.
+/// full compressed copy behind as a loose object. The agent packs after its own commits: when
+/// about `looseFoldersPerPack` fan-out folders (`objects/xx`) hold loose objects, they go into a
+/// small pack (deltas within it) and the emptied folders are removed; when `packsPerRepack`
+/// packs exist, everything is consolidated into one pack, where each version of a secrets file
+/// is a small delta of another. Counting folders is one `readdir` of `objects/`, so the check
+/// costs nothing measurable on the write path.
 extension GitRepository {
-    static let commitsPerPack = 16
+    static let looseFoldersPerPack = 48
     static let packsPerRepack = 6
 
     private var objectsDirectory: String { gitDirectory + "objects" }
-    private var packStatePath: String { gitDirectory + "envagent-pack-state" }
 
     /// Called after each agent commit (under the store's write lock).
     func packLooseObjectsIfNeeded() throws {
-        let state = (try? FileIO.read(packStatePath)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let numbers = state.split(separator: " ").compactMap { Int($0.trimmingWhitespace()) }
-        var commits = (numbers.first ?? 0) + 1
-        var packs = numbers.count > 1 ? numbers[1] : 0
-        if commits >= Self.commitsPerPack {
-            if packs + 1 >= Self.packsPerRepack {
-                try repackAll()
-                packs = 0
-            } else {
-                try packLooseObjects()
-                packs += 1
-            }
-            commits = 0
+        guard looseFolderCount() >= Self.looseFoldersPerPack else { return }
+        if packFiles().count + 1 >= Self.packsPerRepack {
+            try repackAll()
+        } else {
+            try packLooseObjects()
         }
-        try FileIO.writeAtomically(packStatePath, bytes: Array("\(commits) \(packs)\n".utf8), mode: 0o644, sync: false)
+    }
+
+    /// Fan-out folders (`objects/00` … `objects/ff`) that exist.
+    private func looseFolderCount() -> Int {
+        guard let dir = opendir(objectsDirectory) else { return 0 }
+        defer { closedir(dir) }
+        var count = 0
+        while let entry = readdir(dir) {
+            let isFanOut = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                raw.count > 2 && raw[2] == 0 && raw[0].isHexDigit && raw[1].isHexDigit
+            }
+            if isFanOut { count += 1 }
+        }
+        return count
     }
 
     /// Moves every loose object into one new pack and deletes the loose copies.
@@ -133,4 +139,8 @@ extension GitRepository {
             }
         }
     }
+}
+
+private extension UInt8 {
+    var isHexDigit: Bool { (self >= 0x30 && self <= 0x39) || (self >= 0x61 && self <= 0x66) }
 }
