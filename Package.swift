@@ -37,13 +37,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .target(
+            name: "TestSupport",
+            path: "Tests/TestSupport"
+        ),
         .testTarget(
             name: "EnvAgentCoreTests",
-            dependencies: ["EnvAgentCore"]
+            dependencies: ["EnvAgentCore", "TestSupport"]
         ),
         .testTarget(
             name: "AgentCLITests",
-            dependencies: ["EnvAgentCore", "agent"]
+            dependencies: ["agent", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

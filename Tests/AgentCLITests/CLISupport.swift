@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The built `agent` binary: beside this test bundle in the build folder (or $AGENT_BIN).
@@ -15,11 +16,7 @@ let agentBinary: String = {
     fatalError("agent binary not found next to \(exe); set AGENT_BIN")
 }()
 
-struct Result {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
+typealias Result = ProcessResult
 
 /// A sandbox: its own HOME / XDG_CONFIG_HOME (so its own identity) and a repo folder.
 final class Sandbox: Sendable {
@@ -61,29 +58,7 @@ final class Sandbox: Sendable {
     }
 
     func exec(_ path: String, _ args: [String], stdin: String?, env: [String: String], cwd: String) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = args
-        process.currentDirectoryURL = URL(fileURLWithPath: cwd)
-        var full = ProcessInfo.processInfo.environment
-        full.merge(environment) { $1 }
-        full.merge(env) { $1 }
-        process.environment = full.filter { !$0.value.isEmpty }
-        let out = Pipe(), err = Pipe(), input = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = input
-        try process.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try input.fileHandleForWriting.close()
-        nonisolated(unsafe) var errData = Data()
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+        try runProcess(path, args, cwd: cwd, stdin: stdin, environment: environment.merging(env) { $1 })
     }
 
     func write(_ text: String, to relative: String) throws {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 @testable import EnvAgentCore
 
 /// A temp folder removed when the value is released.
@@ -16,44 +17,13 @@ final class TempDirectory {
     func file(_ name: String) -> String { "\(path)/\(name)" }
 }
 
-struct ProcessResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-/// Runs a real process (git, python3, sh) and captures its output.
+/// Runs git, python3 or sh with a fixed commit identity for the git CLI.
 @discardableResult
 func run(_ executable: String, _ arguments: [String], cwd: String? = nil, stdin: String? = nil,
          environment: [String: String] = [:]) throws -> ProcessResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [executable] + arguments
-    if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-    var env = ProcessInfo.processInfo.environment
-    env.merge(environment) { $1 }
-    env["GIT_AUTHOR_NAME"] = env["GIT_AUTHOR_NAME"] ?? "Test Author"
-    env["GIT_AUTHOR_EMAIL"] = env["GIT_AUTHOR_EMAIL"] ?? "test@example.com"
-    env["GIT_COMMITTER_NAME"] = env["GIT_COMMITTER_NAME"] ?? "Test Author"
-    env["GIT_COMMITTER_EMAIL"] = env["GIT_COMMITTER_EMAIL"] ?? "test@example.com"
-    process.environment = env
-    let out = Pipe(), err = Pipe(), input = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = input
-    try process.run()
-    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-    try input.fileHandleForWriting.close()
-    // Read both pipes concurrently so a chatty process cannot block on a full pipe.
-    nonisolated(unsafe) var errData = Data()
-    let group = DispatchGroup()
-    DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    process.waitUntilExit()
-    return ProcessResult(status: process.terminationStatus,
-                         stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+    let identity = ["GIT_AUTHOR_NAME": "Test Author", "GIT_AUTHOR_EMAIL": "test@example.com",
+                    "GIT_COMMITTER_NAME": "Test Author", "GIT_COMMITTER_EMAIL": "test@example.com"]
+    return try runProcess(executable, arguments, cwd: cwd, stdin: stdin, environment: identity.merging(environment) { $1 })
 }
 
 /// A fresh identity source with its own identity file (0600).
