@@ -52,21 +52,23 @@ extension Operations {
         var created: [String] = [], updated: [String] = [], unchanged: [String] = []
         let requests = assignments.map { WriteRequest(name: $0.key, envVar: $0.key, value: $0.value) }
         var existedBefore: Set<String> = []
-        let results = try write(requests, mode: .set, environment: environment) { existing in existedBefore = existing }
+        var commit: ObjectID?
+        let results = try write(requests, mode: .set, environment: environment,
+                                existing: { existedBefore = $0 }, committed: { commit = $0 })
         for result in results {
             if !result.changed { unchanged.append(result.line.name) }
             else if existedBefore.contains(result.line.name) { updated.append(result.line.name) }
             else { created.append(result.line.name) }
         }
-        let commit = (created.isEmpty && updated.isEmpty) ? nil : try store.repository.head().commit?.hex
-        return ImportResult(environment: environment, created: created, updated: updated, unchanged: unchanged, commit: commit)
+        return ImportResult(environment: environment, created: created, updated: updated, unchanged: unchanged, commit: commit?.hex)
     }
 
     /// Writes `requests` into `environment` as one commit. An environment that does not exist
     /// yet is created with the writer as its first recipient. A value equal to the stored one
     /// keeps its old ciphertext.
     func write(_ requests: [WriteRequest], mode: WriteMode, environment: String,
-               existing reportExisting: (Set<String>) -> Void = { _ in }) throws -> [(line: SecretLine, changed: Bool)] {
+               existing reportExisting: (Set<String>) -> Void = { _ in },
+               committed reportCommit: (ObjectID?) -> Void = { _ in }) throws -> [(line: SecretLine, changed: Bool)] {
         try Validation.environment(environment)
         guard Set(requests.map(\.name)).count == requests.count else {
             throw AgentError(.invalidRequest, "a secret name is given twice in one write")
@@ -77,7 +79,7 @@ extension Operations {
             try Validation.value(request.value)
         }
         var results: [(line: SecretLine, changed: Bool)] = []
-        try store.apply { snapshot in
+        let commit = try store.apply { snapshot in
             results = []
             let header = try snapshot.requireHeader()
             var files: [String: [UInt8]?] = [:]
@@ -141,6 +143,7 @@ extension Operations {
             }
             return StoreChange(files: files, message: message)
         }
+        reportCommit(commit)
         return results
     }
 
