@@ -33,8 +33,6 @@ enum Console {
         secret.withUnsafeBytes { write($0, fd: 1) }
     }
 
-    static var isTerminal: Bool { isatty(1) != 0 }
-
     static func json<T: Encodable>(_ value: T) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

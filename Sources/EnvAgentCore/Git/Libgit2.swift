@@ -59,7 +59,6 @@ public struct ObjectID: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { hex }
-    public var short: String { String(hex.prefix(10)) }
 
     public static func == (lhs: ObjectID, rhs: ObjectID) -> Bool {
         var l = lhs.raw, r = rhs.raw

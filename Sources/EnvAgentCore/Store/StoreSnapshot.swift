@@ -43,8 +43,4 @@ public final class StoreSnapshot {
     public func secrets(_ environment: String) throws -> SecretsFile {
         SecretsFile.parse(try file(StoreFormat.secretsPath(environment)) ?? [])
     }
-
-    public func environmentExists(_ environment: String) throws -> Bool {
-        try tree?.entryID(at: StoreFormat.recipientsPath(environment)) != nil
-    }
 }
