@@ -27,18 +27,13 @@ extension GitRepository {
     }
 
     /// Fan-out folders (`objects/00` … `objects/ff`) that exist.
-    private func looseFolderCount() -> Int {
-        guard let dir = opendir(objectsDirectory) else { return 0 }
-        defer { closedir(dir) }
-        var count = 0
-        while let entry = readdir(dir) {
-            let isFanOut = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                raw.count > 2 && raw[2] == 0 && raw[0].isHexDigit && raw[1].isHexDigit
-            }
-            if isFanOut { count += 1 }
+    private func fanOutFolders() -> [String] {
+        FileIO.directoryEntries(objectsDirectory).filter { name in
+            name.utf8.count == 2 && name.utf8.allSatisfy(\.isHexDigit)
         }
-        return count
     }
+
+    private func looseFolderCount() -> Int { fanOutFolders().count }
 
     /// Moves every loose object into one new pack and deletes the loose copies.
     public func packLooseObjects() throws {
@@ -90,38 +85,21 @@ extension GitRepository {
     }
 
     private func looseObjects() -> [(id: ObjectID, path: String)] {
-        var result: [(ObjectID, String)] = []
-        let hex = Array("0123456789abcdef")
-        for a in hex { for b in hex {
-            let folder = "\(objectsDirectory)/\(a)\(b)"
-            guard let dir = opendir(folder) else { continue }
-            defer { closedir(dir) }
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-                }
-                guard name.utf8.count == 38, let id = ObjectID(hex: "\(a)\(b)\(name)") else { continue }
-                result.append((id, "\(folder)/\(name)"))
+        fanOutFolders().flatMap { prefix in
+            let folder = "\(objectsDirectory)/\(prefix)"
+            return FileIO.directoryEntries(folder).compactMap { name -> (id: ObjectID, path: String)? in
+                guard name.utf8.count == 38, let id = ObjectID(hex: prefix + name) else { return nil }
+                return (id, "\(folder)/\(name)")
             }
-        } }
-        return result
+        }
     }
 
     /// Paths of existing packs without extension (`…/objects/pack/pack-<hash>`).
     private func packFiles() -> [String] {
         let folder = objectsDirectory + "/pack"
-        guard let dir = opendir(folder) else { return [] }
-        defer { closedir(dir) }
-        var result: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name.hasPrefix("pack-") && name.hasSuffix(".idx") {
-                result.append("\(folder)/\(name.dropLast(4))")
-            }
-        }
-        return result
+        return FileIO.directoryEntries(folder)
+            .filter { $0.hasPrefix("pack-") && $0.hasSuffix(".idx") }
+            .map { "\(folder)/\($0.dropLast(4))" }
     }
 
     private func forEachObject(_ body: (ObjectID) -> Void) throws {
