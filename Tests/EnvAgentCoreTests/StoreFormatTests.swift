@@ -99,3 +99,16 @@ import Testing
         #expect(!SecretsFile.precedes("", ""))
     }
 }
+
+@Suite struct SecretLineShapeTests {
+    @Test(arguments: [
+        ("N V c u a:AAAA", true), ("N V c u a:AAAA extra", false), ("N V c u ", false), ("N V c a:AAAA", false),
+        ("N  c u a:AAAA", false), (" V c u a:AAAA", false), ("N", false),
+    ])
+    func wellFormedMeansFiveNonEmptyFields(_ text: String, _ expected: Bool) {
+        let line = SecretLine(raw: Array(text.utf8))
+        #expect(line.isWellFormed == expected)
+        #expect(line.name == String(text.prefix { $0 != " " }))
+        if expected { #expect(line.envVar == "V" && line.sealedValue == "a:AAAA") }
+    }
+}

@@ -132,18 +132,24 @@ public struct SecretLine: Sendable, Equatable {
 
     public init(raw: ArraySlice<UInt8>) {
         self.raw = raw
-        var found: [Int] = []
-        found.reserveCapacity(4)
-        var valid = true
+        // Positions of the first four spaces, found without allocating: this runs per line.
+        var found = (raw.endIndex, raw.endIndex, raw.endIndex, raw.endIndex)
+        var count = 0
         for index in raw.indices where raw[index] == UInt8(ascii: " ") {
-            if found.count == 4 { valid = false; break }
-            found.append(index)
+            switch count {
+            case 0: found.0 = index
+            case 1: found.1 = index
+            case 2: found.2 = index
+            case 3: found.3 = index
+            default: break
+            }
+            count += 1
+            if count > 4 { break }
         }
-        let nameEnd = found.first ?? raw.endIndex
-        name = String(decoding: raw[raw.startIndex..<nameEnd], as: UTF8.self)
-        if valid, found.count == 4, found[0] > raw.startIndex, found[3] + 1 < raw.endIndex,
-           found[1] > found[0] + 1, found[2] > found[1] + 1, found[3] > found[2] + 1 {
-            spaces = (found[0], found[1], found[2], found[3])
+        name = String(decoding: raw[raw.startIndex..<found.0], as: UTF8.self)
+        let (a, b, c, d) = found
+        if count == 4, a > raw.startIndex, b > a + 1, c > b + 1, d > c + 1, d + 1 < raw.endIndex {
+            spaces = found
         } else {
             spaces = nil
         }
