@@ -142,6 +142,23 @@ public enum Crypto {
         return out
     }
 
+    /// The key pair derived from a 32-byte `seed` (`crypto_box_seed_keypair`): the same seed
+    /// always gives the same pair.
+    public static func keyPair(seed: SecretBytes) throws -> (publicKey: [UInt8], secretKey: SecretBytes) {
+        try ensureInitialized()
+        guard seed.count == Int(crypto_box_seedbytes()) else { throw AgentError.internal("wrong key seed length") }
+        var pk = [UInt8](repeating: 0, count: publicKeyBytes)
+        let sk = SecretBytes(count: secretKeyBytes)
+        let rc = sk.withUnsafeMutableBytes { s in
+            seed.withUnsafeBytes { seed in
+                crypto_box_seed_keypair(&pk, s.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                        seed.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            }
+        }
+        guard rc == 0 else { throw AgentError.internal("key derivation failed") }
+        return (pk, sk)
+    }
+
     public static func openSealedBox(_ box: [UInt8], publicKey: [UInt8], secretKey: SecretBytes) throws -> SecretBytes? {
         try ensureInitialized()
         guard box.count > sealBytes else { return nil }
@@ -162,6 +179,20 @@ public enum Crypto {
         try ensureInitialized()
         var out = [UInt8](repeating: 0, count: length)
         _ = crypto_generichash(&out, length, input, UInt64(input.count), nil, 0)
+        return out
+    }
+
+    /// Keyed BLAKE2b of `input` under `key`, `length` bytes, as a secret (used to derive keys).
+    public static func keyedHash(_ input: [UInt8], key: SecretBytes, length: Int) throws -> SecretBytes {
+        try ensureInitialized()
+        let out = SecretBytes(count: length)
+        let rc = out.withUnsafeMutableBytes { o in
+            key.withUnsafeBytes { k in
+                crypto_generichash(o.baseAddress!.assumingMemoryBound(to: UInt8.self), length, input, UInt64(input.count),
+                                   k.baseAddress!.assumingMemoryBound(to: UInt8.self), k.count)
+            }
+        }
+        guard rc == 0 else { throw AgentError.internal("key derivation failed") }
         return out
     }
 

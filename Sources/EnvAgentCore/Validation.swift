@@ -40,6 +40,18 @@ public enum Validation {
         }
     }
 
+    /// A recipient label: `[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63}`, and not a public key text.
+    public static func recipientLabel(_ label: String) throws {
+        let bytes = Array(label.utf8)
+        guard let first = bytes.first, bytes.count <= 64, isNameStart(first),
+              bytes.allSatisfy({ isNameStart($0) || $0 == 0x2E || $0 == 0x2D || $0 == 0x40 || $0 == 0x2B }),
+              !label.hasPrefix(Identity.publicKeyPrefix)
+        else {
+            throw AgentError.validation("label", "'\(label.prefix(80))' is not a valid label: use letters, digits, '_', '.', '-', '@', '+' (at most 64, first a letter, digit or '_')",
+                                        type: "invalid_name")
+        }
+    }
+
     /// The env var a secret gets: the explicit one, else NAME when NAME is a valid env var.
     public static func resolveEnvVar(name: String, explicit: String?) throws -> String {
         if let explicit {

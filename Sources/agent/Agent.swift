@@ -15,6 +15,7 @@ struct Agent: ParsableCommand {
             CreateCommand.self, UpdateCommand.self, SetCommand.self,
             GetCommand.self, ListCommand.self, DeleteCommand.self, EnvsCommand.self,
             RenderCommand.self, RunCommand.self, ImportCommand.self, HistoryCommand.self,
+            RecipientsCommand.self, RotateCommand.self, VerifyCommand.self,
         ]
     )
 }

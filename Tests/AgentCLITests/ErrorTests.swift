@@ -20,17 +20,22 @@ import Testing
         // invalid_request (2): malformed import
         try box.write("NOT VALID\n", to: "bad.env")
         expectError(try box.agent("import", "bad.env", "--json"), type: "invalid_request", exit: 2)
-        // authentication_failed (3): no identity at all, and a key text with a bad checksum
-        let noIdentity = try box.agent(["get", "A", "--json"], env: ["XDG_CONFIG_HOME": box.root + "/empty"])
+        // authentication_failed (3): no identity where one is needed, and a key text with a bad
+        // checksum or prefix
+        let noIdentity = try box.agent(["whoami", "--json"], env: ["XDG_CONFIG_HOME": box.root + "/empty"])
         expectError(noIdentity, type: "authentication_failed", exit: 3)
-        let noIdentityText = try box.agent(["get", "A"], env: ["XDG_CONFIG_HOME": box.root + "/empty"])
+        let noIdentityText = try box.agent(["whoami"], env: ["XDG_CONFIG_HOME": box.root + "/empty"])
         #expect(noIdentityText.stderr.contains("hint: create one with `agent keygen`"))
         let badKey = try box.agent(["list", "--json"], env: ["AGENT_IDENTITY": "AGENT-SECRET-KEY-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"])
         expectError(badKey, type: "authentication_failed", exit: 3)
-        // forbidden (4): a valid identity that is not a recipient
+        let badPrefix = try box.agent(["list", "--json"], env: ["AGENT_IDENTITY": "age-secret-key-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"])
+        expectError(badPrefix, type: "authentication_failed", exit: 3)
+        // forbidden (4): reading values without an identity, or with one that is not a recipient
+        let writeOnlyReveal = try box.agent(["get", "A", "--reveal", "--json"], env: ["XDG_CONFIG_HOME": box.root + "/empty"])
+        expectError(writeOnlyReveal, type: "forbidden", exit: 4)
         let stranger = try box.exec(agentBinary, ["keygen", "--ci"], stdin: nil, env: [:], cwd: box.root).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        expectError(try box.agent(["list", "--json"], env: ["AGENT_IDENTITY": stranger]), type: "forbidden", exit: 4)
+        expectError(try box.agent(["render", "--json"], env: ["AGENT_IDENTITY": stranger]), type: "forbidden", exit: 4)
         // not_found (5)
         let missing = try box.agent("update", "NOPE", "--json", stdin: "x")
         expectError(missing, type: "not_found", exit: 5)
@@ -105,6 +110,6 @@ import Testing
         #expect(try box.agent(["list", "--identity", file], env: empty).status == 0)
         // AGENT_IDENTITY wins over a file
         let other = try box.exec(agentBinary, ["keygen", "--ci"], stdin: nil, env: [:], cwd: box.root).stdout
-        #expect(try box.agent(["list"], env: ["AGENT_IDENTITY": other.trimmingCharacters(in: .whitespacesAndNewlines)]).status == 4)
+        #expect(try box.agent(["render"], env: ["AGENT_IDENTITY": other.trimmingCharacters(in: .whitespacesAndNewlines)]).status == 4)
     }
 }

@@ -28,8 +28,8 @@ import Testing
 
     @Test func ciphertextMovedToAnotherEnvironmentOrStoreFails() throws {
         let original = try line("DB_URL", sealedWith: key)
-        let sameKeyOtherEnv = EnvironmentKey(key: key.key, storeID: "store-A", environment: "prod")
-        let sameKeyOtherStore = EnvironmentKey(key: key.key, storeID: "store-B", environment: "dev")
+        let sameKeyOtherEnv = try EnvironmentKey(key: key.key, storeID: "store-A", environment: "prod")
+        let sameKeyOtherStore = try EnvironmentKey(key: key.key, storeID: "store-B", environment: "dev")
         #expect(throws: AgentError.self) { try sameKeyOtherEnv.open(original) }
         #expect(throws: AgentError.self) { try sameKeyOtherStore.open(original) }
     }

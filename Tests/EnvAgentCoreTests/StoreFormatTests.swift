@@ -52,9 +52,18 @@ import Testing
     @Test func recipientsRoundTrip() throws {
         let identity = try Identity.generate()
         let key = try EnvironmentKey.generate(storeID: "s", environment: "dev")
-        let recipients = [try key.wrapped(for: identity.publicKey, label: "alice laptop")]
-        let parsed = try RecipientsFile.parse(RecipientsFile.serialize(recipients), environment: "dev")
-        #expect(parsed == recipients)
+        let file = try key.recipientsFile(for: [(identity.publicKey, "alice@laptop")])
+        let parsed = try RecipientsFile.parse(file.serialized(), environment: "dev")
+        #expect(parsed == file)
+        #expect(parsed.publicKey == key.publicKey.key)
+        // A file written before write-only support has no public-key line.
+        let legacy = RecipientsFile(publicKey: nil, recipients: file.recipients)
+        #expect(try RecipientsFile.parse(legacy.serialized(), environment: "dev") == legacy)
+    }
+
+    @Test(arguments: ["public-key agent-pub-bad", "recipient onlytwo", "member agent-pub-x y", "public-key"])
+    func malformedRecipientsLinesAreRefused(_ text: String) {
+        #expect(throws: AgentError.self) { try RecipientsFile.parse(Array((text + "\n").utf8), environment: "dev") }
     }
 }
 

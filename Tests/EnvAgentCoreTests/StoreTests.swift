@@ -90,7 +90,13 @@ import Testing
         let (otherSource, _) = try makeIdentitySource(in: dir, name: "other")
         let other = Operations(store: try Store.open(path: path), identitySource: otherSource)
         #expect((#expect(throws: AgentError.self) { try other.reveal(name: "A", environment: "dev") })?.kind == .forbidden)
-        #expect((#expect(throws: AgentError.self) { try other.update(.init(name: "A", value: secret("w")), environment: "dev") })?.kind == .forbidden)
+        #expect((#expect(throws: AgentError.self) { try other.render(names: [], environment: "dev", format: .env) })?.kind == .forbidden)
+        #expect((#expect(throws: AgentError.self) { try other.delete(name: "A", environment: "dev") })?.kind == .forbidden)
+        #expect((#expect(throws: AgentError.self) { try other.rotate(.one("dev")) })?.kind == .forbidden)
+        // A non-member may list names (values masked) and write write-only.
+        #expect(try other.list(environment: "dev").map(\.maskedValue) == [Masking.bullets])
+        #expect(try other.update(.init(name: "A", value: secret("written-by-a-stranger")), environment: "dev").sealed)
+        #expect(try ops.reveal(name: "A", environment: "dev").utf8String == "written-by-a-stranger")
     }
 
     @Test func bareRepositoryAndUnbornBranch() throws {

@@ -16,6 +16,9 @@ public final class GitCommit {
 
     public var summary: String { git_commit_summary(pointer).map { String(cString: $0) } ?? "" }
 
+    /// The whole message (summary, body and trailers).
+    public var message: String { git_commit_message(pointer).map { String(cString: $0) } ?? "" }
+
     public var authorName: String { git_commit_author(pointer).pointee.name.map { String(cString: $0) } ?? "" }
 
     public var authorEmail: String { git_commit_author(pointer).pointee.email.map { String(cString: $0) } ?? "" }

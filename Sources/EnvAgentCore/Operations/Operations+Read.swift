@@ -1,9 +1,13 @@
 /// Reading the store: metadata, masked listings, reveals, rendering and history.
 extension Operations {
+    /// Metadata with the masked value; a non-member (write-only) sees `••••` for the value.
     public func get(name: String, environment: String) throws -> SecretMetadata {
-        let (line, key) = try locate(name, environment)
-        let value = try key.open(line)
-        return SecretMetadata(line: line, environment: environment, maskedValue: Masking.mask(value))
+        try Validation.environment(environment)
+        try Validation.name(name)
+        let snapshot = try store.snapshot()
+        let access = try access(environment, in: snapshot)
+        guard let line = try snapshot.secrets(environment).line(named: name) else { throw Self.noSecret(name, environment) }
+        return try Self.metadata(line, environment: environment, access: access)
     }
 
     /// The decrypted value; the caller prints it once and drops it.
@@ -12,12 +16,18 @@ extension Operations {
         return try key.open(line)
     }
 
+    /// Every secret's metadata; a non-member (write-only) sees names and `••••` only.
     public func list(environment: String) throws -> [SecretMetadata] {
         try Validation.environment(environment)
         let snapshot = try store.snapshot()
-        let key = try environmentKey(environment, in: snapshot)
-        return try snapshot.secrets(environment).lines.map { line in
-            SecretMetadata(line: line, environment: environment, maskedValue: Masking.mask(try key.open(line)))
+        let access = try access(environment, in: snapshot)
+        return try snapshot.secrets(environment).lines.map { try Self.metadata($0, environment: environment, access: access) }
+    }
+
+    private static func metadata(_ line: SecretLine, environment: String, access: Access) throws -> SecretMetadata {
+        switch access {
+        case .member(let key): SecretMetadata(line: line, environment: environment, maskedValue: Masking.mask(try key.open(line)))
+        case .writeOnly: SecretMetadata(line: line, environment: environment, maskedValue: Masking.bullets)
         }
     }
 
@@ -48,34 +58,69 @@ extension Operations {
         try DotEnv.render(entries(names: names, environment: environment), format: format)
     }
 
-    /// Commits that changed the store, or (with `name`) that secret's line in `environment`.
+    /// Commits that changed the store, or (with `name`) that secret's line or the recipients of
+    /// `environment` (who could read it). Each entry names the writer's recipient label when the
+    /// commit carries the writer's public key and that key is a recipient somewhere.
     public func history(name: String?, environment: String, limit: Int = 1000) throws -> [HistoryEntry] {
         let snapshot = try store.snapshot()
         _ = try snapshot.requireHeader()
         guard let head = snapshot.commit else { return [] }
         if let name { try Validation.name(name) }
-        let repository = store.repository
-        let path = name == nil ? StoreFormat.folder : StoreFormat.secretsPath(environment)
-        func relevant(_ tree: GitTree) throws -> [UInt8]? {
-            guard let name else { return try tree.entryID(at: path).map { Array($0.hex.utf8) } }
-            guard let bytes = try tree.blob(at: path) else { return nil }
-            return SecretsFile.parse(bytes).line(named: name).map { Array($0.raw) }
-        }
-        var entries: [HistoryEntry] = []
-        try repository.walk(from: head) { commit in
-            let mine = try relevant(commit.tree())
-            let parent = try commit.parentIDs.first.map { try relevant(repository.commit($0).tree()) } ?? nil
-            if mine != parent {
-                let summary = commit.summary
-                let action = mine == nil ? "delete" : (parent == nil && name != nil ? "create"
-                    : String(summary.split(separator: " ").first ?? "edit"))
-                entries.append(HistoryEntry(commit: commit.id.hex, date: Timestamp.format(commit.time),
-                                            author: "\(commit.authorName) <\(commit.authorEmail)>",
-                                            action: action, summary: summary))
+        func relevant(_ tree: GitTree) throws -> [[UInt8]?] {
+            guard let name else { return [try tree.entryID(at: StoreFormat.folder).map { Array($0.hex.utf8) }] }
+            let line = try tree.blob(at: StoreFormat.secretsPath(environment)).flatMap {
+                SecretsFile.parse($0).line(named: name).map { Array($0.raw) }
             }
+            return [line, try tree.entryID(at: StoreFormat.recipientsPath(environment)).map { Array($0.hex.utf8) }]
+        }
+        let labels = try recipientLabels(snapshot)
+        var entries: [HistoryEntry] = []
+        try walkChanges(from: head, of: relevant) { commit, mine, parent in
+            let summary = commit.summary
+            let action: String
+            if name != nil, mine[0] == nil, parent?[0] != nil { action = "delete" }
+            else if name != nil, mine[0] != nil, parent?[0] == nil { action = "create" }
+            else { action = String(summary.split(separator: " ").first ?? "edit") }
+            entries.append(HistoryEntry(commit: commit.id.hex, date: Timestamp.format(commit.time),
+                                        author: "\(commit.authorName) <\(commit.authorEmail)>",
+                                        recipient: Self.writer(of: commit.message, labels: labels),
+                                        action: action, summary: summary))
             return entries.count < limit
         }
         return entries
+    }
+
+    /// Walks back from `head` and calls `body` for each commit whose `state` differs from its
+    /// first parent's (nil parent state for a root commit) until `body` returns false.
+    func walkChanges<State: Equatable>(from head: ObjectID, of state: (GitTree) throws -> State,
+                                       _ body: (GitCommit, State, State?) throws -> Bool) throws {
+        let repository = store.repository
+        try repository.walk(from: head) { commit in
+            let mine = try state(commit.tree())
+            let parent = try commit.parentIDs.first.map { try state(repository.commit($0).tree()) }
+            return mine == parent ? true : try body(commit, mine, parent)
+        }
+    }
+
+    /// Public key text → label, over every environment's recipients at HEAD.
+    private func recipientLabels(_ snapshot: StoreSnapshot) throws -> [String: String] {
+        var labels: [String: String] = [:]
+        for environment in try snapshot.environments() {
+            for recipient in try snapshot.recipients(environment) {
+                if let label = recipient.label { labels[Identity.publicKeyText(recipient.publicKey)] = label }
+            }
+        }
+        return labels
+    }
+
+    /// The writer named by a commit's trailer: its label, else its public key shortened;
+    /// `write-only` for a write-only write without an identity; nil for commits not made by agent.
+    private static func writer(of message: String, labels: [String: String]) -> String? {
+        for line in message.split(separator: "\n").reversed() where line.hasPrefix(writerTrailer) {
+            let key = line.dropFirst(writerTrailer.count).trimmingWhitespace()
+            return labels[key] ?? shortKey(key)
+        }
+        return message.contains("[write-only]") ? "write-only" : nil
     }
 
     private func locate(_ name: String, _ environment: String) throws -> (SecretLine, EnvironmentKey) {

@@ -37,10 +37,11 @@ extension Operations {
     }
 
     private func writeOne(_ request: WriteRequest, mode: WriteMode, environment: String) throws -> WriteResult {
-        let written = try write([request], mode: mode, environment: environment)[0]
+        var sealed = false
+        let written = try write([request], mode: mode, environment: environment, writeOnly: { sealed = $0 })[0]
         return WriteResult(metadata: SecretMetadata(line: written.line, environment: environment,
                                                     maskedValue: Masking.mask(request.value)),
-                           changed: written.changed)
+                           changed: written.changed, sealed: sealed)
     }
 
     /// Creates or updates every assignment of a `.env` file in one commit.
@@ -53,21 +54,28 @@ extension Operations {
         let requests = assignments.map { WriteRequest(name: $0.key, envVar: $0.key, value: $0.value) }
         var existedBefore: Set<String> = []
         var commit: ObjectID?
+        var sealed = false
         let results = try write(requests, mode: .set, environment: environment,
-                                existing: { existedBefore = $0 }, committed: { commit = $0 })
+                                existing: { existedBefore = $0 }, writeOnly: { sealed = $0 }, committed: { commit = $0 })
         for result in results {
             if !result.changed { unchanged.append(result.line.name) }
             else if existedBefore.contains(result.line.name) { updated.append(result.line.name) }
             else { created.append(result.line.name) }
         }
-        return ImportResult(environment: environment, created: created, updated: updated, unchanged: unchanged, commit: commit?.hex)
+        return ImportResult(environment: environment, created: created, updated: updated, unchanged: unchanged,
+                            commit: commit?.hex, sealed: sealed)
     }
 
-    /// Writes `requests` into `environment` as one commit. An environment that does not exist
-    /// yet is created with the writer as its first recipient. A value equal to the stored one
-    /// keeps its old ciphertext.
+    /// Writes `requests` into `environment` as one commit.
+    ///
+    /// A member seals with the environment key; a value equal to the stored one keeps its old
+    /// ciphertext, and sealed values written by write-only writers are converted to the fast
+    /// symmetric form on the way. Anyone else (no identity, or not a recipient) writes
+    /// write-only, sealing each value to the environment's public key. An environment that does
+    /// not exist yet is created with the writer as its first recipient.
     func write(_ requests: [WriteRequest], mode: WriteMode, environment: String,
                existing reportExisting: (Set<String>) -> Void = { _ in },
+               writeOnly reportWriteOnly: (Bool) -> Void = { _ in },
                committed reportCommit: (ObjectID?) -> Void = { _ in }) throws -> [(line: SecretLine, changed: Bool)] {
         try Validation.environment(environment)
         guard Set(requests.map(\.name)).count == requests.count else {
@@ -83,15 +91,15 @@ extension Operations {
             results = []
             let header = try snapshot.requireHeader()
             var files: [String: [UInt8]?] = [:]
-            let recipients = try snapshot.recipients(environment)
-            let key: EnvironmentKey
-            if recipients.isEmpty {
+            let recipientsFile = try snapshot.recipientsFile(environment)
+            let access: Access
+            if recipientsFile.recipients.isEmpty {
                 let identity = try identity()
-                key = try EnvironmentKey.generate(storeID: header.storeID, environment: environment)
-                files[StoreFormat.recipientsPath(environment)] = RecipientsFile.serialize([try key.wrapped(for: identity.publicKey, label: nil)])
+                let key = try EnvironmentKey.generate(storeID: header.storeID, environment: environment)
+                files[StoreFormat.recipientsPath(environment)] = try key.recipientsFile(for: [(identity.publicKey, nil)]).serialized()
+                access = .member(key)
             } else {
-                key = try EnvironmentKey.unwrap(from: recipients, identity: identity(), storeID: header.storeID,
-                                                environment: environment)
+                access = try self.access(environment, in: snapshot)
             }
             var secrets = try snapshot.secrets(environment)
             var ownerOfEnvVar: [String: String] = [:]
@@ -117,13 +125,20 @@ extension Operations {
                     throw AgentError.validation("env_var", "\(envVar) is already the env var of secret '\(owner)' in environment '\(environment)'",
                                                 type: "duplicate_env_var", hint: "pick another with --env-var")
                 }
-                if let old, old.envVar == envVar, let current = try? key.open(old),
-                   Crypto.equal(current.bytes, request.value.bytes) {
-                    results.append((old, false))
-                    continue
+                let sealedValue: String
+                switch access {
+                case .member(let key):
+                    if let old, old.envVar == envVar, let current = try? key.open(old),
+                       Crypto.equal(current.bytes, request.value.bytes) {
+                        results.append((old, false))
+                        continue
+                    }
+                    sealedValue = try key.seal(request.value, name: request.name)
+                case .writeOnly(let publicKey):
+                    sealedValue = try publicKey.seal(request.value, name: request.name)
                 }
                 let line = SecretLine(name: request.name, envVar: envVar, createdAt: old?.createdAt ?? now, updatedAt: now,
-                                      sealedValue: try key.seal(request.value, name: request.name))
+                                      sealedValue: sealedValue)
                 if let old, old.envVar != envVar { ownerOfEnvVar[old.envVar] = nil }
                 ownerOfEnvVar[envVar] = request.name
                 newLines.append(line)
@@ -131,17 +146,42 @@ extension Operations {
                 results.append((line, true))
             }
             reportExisting(existing)
-            guard !changedNames.isEmpty || !files.isEmpty else { return nil }
+            var converted = 0
+            if case .member(let key) = access {
+                // Keep the recipients file's public key in step with the key (older stores
+                // lack it; a hand edit may have changed it).
+                if !recipientsFile.recipients.isEmpty, recipientsFile.publicKey != key.publicKey.key {
+                    var updated = recipientsFile
+                    updated.publicKey = key.publicKey.key
+                    files[StoreFormat.recipientsPath(environment)] = updated.serialized()
+                }
+                // Convert write-only values to the symmetric form (a bad one stays for `verify`).
+                let written = Set(changedNames)
+                for line in secrets.lines where line.valueKind == .sealed && !written.contains(line.name) {
+                    guard let value = try? key.open(line) else { continue }
+                    newLines.append(SecretLine(name: line.name, envVar: line.envVar, createdAt: line.createdAt,
+                                               updatedAt: line.updatedAt, sealedValue: try key.seal(value, name: line.name)))
+                    converted += 1
+                }
+            }
+            let writeOnly: Bool
+            if case .writeOnly = access { writeOnly = true } else { writeOnly = false }
+            reportWriteOnly(writeOnly)
+            guard !newLines.isEmpty || !files.isEmpty else { return nil }
             secrets.upsert(contentsOf: newLines)
             files[StoreFormat.secretsPath(environment)] = secrets.serialized()
-            let message: String
-            if requests.count == 1 {
-                message = "\(existing.isEmpty ? "create" : "update") \(requests[0].name) (\(environment))"
+            var summary: String
+            if requests.count == 1, !changedNames.isEmpty {
+                summary = "\(existing.isEmpty ? "create" : "update") \(requests[0].name) (\(environment))"
+            } else if changedNames.isEmpty {
+                summary = "convert write-only values (\(environment))"
             } else {
-                message = "import \(changedNames.count) secret\(changedNames.count == 1 ? "" : "s") (\(environment))"
+                summary = "import \(changedNames.count) secret\(changedNames.count == 1 ? "" : "s") (\(environment))"
                     + (changedNames.count <= 5 ? ": " + changedNames.joined(separator: ", ") : "")
             }
-            return StoreChange(files: files, message: message)
+            if writeOnly { summary += " [write-only]" }
+            if converted > 0 { summary += " [\(converted) write-only value\(converted == 1 ? "" : "s") converted]" }
+            return StoreChange(files: files, message: commitMessage(summary))
         }
         reportCommit(commit)
         return results
@@ -156,7 +196,7 @@ extension Operations {
             var secrets = try snapshot.secrets(environment)
             guard secrets.remove(named: name) != nil else { throw Self.noSecret(name, environment) }
             return StoreChange(files: [StoreFormat.secretsPath(environment): secrets.serialized()],
-                               message: "delete \(name) (\(environment))")
+                               message: commitMessage("delete \(name) (\(environment))"))
         }
     }
 
@@ -180,9 +220,9 @@ extension Operations {
             let key = try EnvironmentKey.generate(storeID: header.storeID, environment: environment)
             return StoreChange(files: [
                 StoreFormat.headerPath: header.serialized(),
-                StoreFormat.recipientsPath(environment): RecipientsFile.serialize([try key.wrapped(for: identity.publicKey, label: nil)]),
+                StoreFormat.recipientsPath(environment): try key.recipientsFile(for: [(identity.publicKey, nil)]).serialized(),
                 StoreFormat.secretsPath(environment): [],
-            ], message: "init EnvAgent store (\(environment))")
+            ], message: "init EnvAgent store (\(environment))\n\n\(writerTrailer) \(identity.publicKeyText)")
         }
         return (Operations(store: store, identitySource: identitySource), header)
     }

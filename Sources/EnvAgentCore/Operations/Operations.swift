@@ -11,15 +11,54 @@ public struct Operations {
 
     func identity() throws -> Identity { try identitySource.require() }
 
-    /// The key of `environment` for this identity: `forbidden` when not a recipient,
-    /// `not_found` when the environment does not exist.
+    /// How this process may use an environment: as a member (holding its key) or write-only
+    /// (sealing to its public key; no identity, or one that is not a recipient).
+    enum Access {
+        case member(EnvironmentKey)
+        case writeOnly(EnvironmentPublicKey)
+    }
+
+    /// `not_found` when the environment does not exist; a configured but unusable identity
+    /// fails `authentication_failed`.
+    func access(_ environment: String, in snapshot: StoreSnapshot) throws -> Access {
+        let header = try snapshot.requireHeader()
+        let file = try snapshot.recipientsFile(environment)
+        guard !file.recipients.isEmpty else { throw Self.noEnvironment(environment) }
+        if let identity = try identitySource.load(),
+           file.recipients.contains(where: { Crypto.equal($0.publicKey, identity.publicKey) }) {
+            return .member(try EnvironmentKey.unwrap(from: file.recipients, identity: identity,
+                                                     storeID: header.storeID, environment: environment))
+        }
+        guard let publicKey = file.publicKey else {
+            throw AgentError(.forbidden, "environment '\(environment)' has no public key for write-only writers yet",
+                             hint: "a member's next write or `agent rotate --env \(environment)` adds it")
+        }
+        return .writeOnly(EnvironmentPublicKey(key: publicKey, storeID: header.storeID, environment: environment))
+    }
+
+    /// The key of `environment` for this identity: `forbidden` when there is no identity or it
+    /// is not a recipient, `not_found` when the environment does not exist.
     func environmentKey(_ environment: String, in snapshot: StoreSnapshot) throws -> EnvironmentKey {
         let header = try snapshot.requireHeader()
         let recipients = try snapshot.recipients(environment)
         guard !recipients.isEmpty else { throw Self.noEnvironment(environment) }
-        return try EnvironmentKey.unwrap(from: recipients, identity: identity(), storeID: header.storeID,
+        guard let identity = try identitySource.load() else {
+            throw AgentError(.forbidden, "no identity: only members of environment '\(environment)' can read or manage it (anyone can write values)",
+                             details: [.init(loc: ["identity"], msg: "no identity configured", type: "missing")],
+                             hint: "create one with `agent keygen` and ask a member to run `agent recipients add PUBLIC-KEY --env \(environment)`")
+        }
+        return try EnvironmentKey.unwrap(from: recipients, identity: identity, storeID: header.storeID,
                                          environment: environment)
     }
+
+    /// `summary`, and a trailer naming the writer's public key when there is an identity, so
+    /// `agent history` can show the recipient's label.
+    func commitMessage(_ summary: String) -> String {
+        guard let identity = try? identitySource.load() else { return summary }
+        return "\(summary)\n\n\(Self.writerTrailer) \(identity.publicKeyText)"
+    }
+
+    static let writerTrailer = "EnvAgent-Writer:"
 
     static func noEnvironment(_ environment: String) -> AgentError {
         AgentError(.notFound, "environment '\(environment)' does not exist",

@@ -44,6 +44,8 @@ public struct HistoryEntry: Codable, Sendable, Equatable {
     public var commit: String
     public var date: String
     public var author: String
+    /// The writer's recipient label when known (see `Operations.history`).
+    public var recipient: String?
     public var action: String
     public var summary: String
 }
@@ -53,6 +55,8 @@ public struct WriteResult: Sendable {
     public var metadata: SecretMetadata
     /// False when the value was already the stored one (nothing committed).
     public var changed: Bool
+    /// True when written write-only (sealed to the environment's public key by a non-member).
+    public var sealed: Bool
 }
 
 /// The outcome of `import`.
@@ -62,4 +66,6 @@ public struct ImportResult: Codable, Sendable {
     public var updated: [String]
     public var unchanged: [String]
     public var commit: String?
+    /// True when written write-only (sealed to the environment's public key by a non-member).
+    public var sealed: Bool
 }

@@ -2,20 +2,32 @@
 /// environment. Seals and opens values with associated data
 /// `envagent/value/v<format> 0x00 STOREID 0x00 ENVIRONMENT 0x00 NAME`, so a ciphertext moved onto
 /// another name, environment or store fails to open.
+///
+/// The environment's sealing key pair (for write-only writers) is derived from this key, so a
+/// rotation replaces both and members never need a second secret.
 public struct EnvironmentKey: Sendable {
     let key: SecretBytes
     public let storeID: String
     public let environment: String
+    /// The derived sealing key pair: its public half is stored in the recipients file.
+    public let publicKey: EnvironmentPublicKey
+    private let sealingSecretKey: SecretBytes
 
-    init(key: SecretBytes, storeID: String, environment: String) {
+    init(key: SecretBytes, storeID: String, environment: String) throws {
         self.key = key
         self.storeID = storeID
         self.environment = environment
+        var label = Array(StoreFormat.sealingKeyLabel.utf8)
+        label.append(0); label += storeID.utf8
+        label.append(0); label += environment.utf8
+        let pair = try Crypto.keyPair(seed: Crypto.keyedHash(label, key: key, length: 32))
+        publicKey = EnvironmentPublicKey(key: pair.publicKey, storeID: storeID, environment: environment)
+        sealingSecretKey = pair.secretKey
     }
 
-    /// A fresh random key for a new environment.
+    /// A fresh random key for a new environment (or a rotation).
     static func generate(storeID: String, environment: String) throws -> EnvironmentKey {
-        EnvironmentKey(key: try Crypto.newAEADKey(), storeID: storeID, environment: environment)
+        try EnvironmentKey(key: try Crypto.newAEADKey(), storeID: storeID, environment: environment)
     }
 
     /// Unwraps the key from the recipient entry matching `identity`.
@@ -32,7 +44,7 @@ public struct EnvironmentKey: Sendable {
             throw AgentError(.forbidden, "the key of environment '\(environment)' wrapped for your identity does not open",
                              hint: "ask a member to re-add your public key")
         }
-        return EnvironmentKey(key: key, storeID: storeID, environment: environment)
+        return try EnvironmentKey(key: key, storeID: storeID, environment: environment)
     }
 
     /// The environment key sealed to `publicKey`, as a recipients-file entry.
@@ -40,7 +52,67 @@ public struct EnvironmentKey: Sendable {
         Recipient(publicKey: publicKey, wrappedKey: try Crypto.sealedBox(key, to: publicKey), label: label)
     }
 
-    func associatedData(name: String) -> [UInt8] {
+    /// A recipients file for this key: its public key and the key wrapped for each of `members`.
+    func recipientsFile(for members: [(publicKey: [UInt8], label: String?)]) throws -> RecipientsFile {
+        RecipientsFile(publicKey: publicKey.key,
+                       recipients: try members.map { try wrapped(for: $0.publicKey, label: $0.label) })
+    }
+
+    /// Seals `value` for secret `name`: the VALUE field of its secrets line.
+    public func seal(_ value: SecretBytes, name: String) throws -> String {
+        let ad = ValueBinding.associatedData(storeID: storeID, environment: environment, name: name)
+        let sealed = try value.withUnsafeBytes { try Crypto.seal($0, key: key, associatedData: ad) }
+        return StoreFormat.aeadValuePrefix + Crypto.base64(sealed)
+    }
+
+    /// Opens a secrets line of either kind; the error names the line's secret and environment,
+    /// never a value.
+    public func open(_ line: SecretLine) throws -> SecretBytes {
+        guard line.isWellFormed else {
+            throw ValueBinding.unreadable(line, environment, "has a malformed line (expected 5 fields)")
+        }
+        guard let kind = line.valueKind, let ciphertext = line.ciphertext else {
+            throw ValueBinding.unreadable(line, environment, "has a value that is not valid base64 ciphertext")
+        }
+        let ad = ValueBinding.associatedData(storeID: storeID, environment: environment, name: line.name)
+        let plain: SecretBytes?
+        switch kind {
+        case .aead:
+            plain = try Crypto.open(ciphertext, key: key, associatedData: ad)
+        case .sealed:
+            plain = try Crypto.openSealedBox(ciphertext, publicKey: publicKey.key, secretKey: sealingSecretKey)
+                .flatMap { try ValueBinding.unbind($0, associatedData: ad) }
+        }
+        guard let plain else {
+            throw ValueBinding.unreadable(line, environment,
+                                          "does not decrypt: ciphertext altered, truncated, or copied from another name, environment or store")
+        }
+        return plain
+    }
+}
+
+/// The public half of an environment's sealing key pair. Anyone with the repository can seal a
+/// value to it (write-only contributors); only members, who can derive the secret half, open it.
+public struct EnvironmentPublicKey: Sendable, Equatable {
+    public let key: [UInt8]
+    public let storeID: String
+    public let environment: String
+
+    /// Seals `value` for secret `name`: `s:` + base64(sealed box of BLAKE2b(AD) ‖ value). The
+    /// digest inside binds the value to its name, environment and store as the AEAD's
+    /// associated data does for members' values.
+    public func seal(_ value: SecretBytes, name: String) throws -> String {
+        let bound = try ValueBinding.bind(value, associatedData:
+            ValueBinding.associatedData(storeID: storeID, environment: environment, name: name))
+        return StoreFormat.sealedValuePrefix + Crypto.base64(try Crypto.sealedBox(bound, to: key))
+    }
+}
+
+/// What ties a value to its place in the store, for both value kinds.
+enum ValueBinding {
+    static let digestBytes = 32
+
+    static func associatedData(storeID: String, environment: String, name: String) -> [UInt8] {
         var ad = Array("\(StoreFormat.associatedDataLabel)\(StoreFormat.version)".utf8)
         ad.append(0); ad += storeID.utf8
         ad.append(0); ad += environment.utf8
@@ -48,23 +120,28 @@ public struct EnvironmentKey: Sendable {
         return ad
     }
 
-    /// Seals `value` for secret `name`: the VALUE field of its secrets line.
-    public func seal(_ value: SecretBytes, name: String) throws -> String {
-        let sealed = try value.withUnsafeBytes { try Crypto.seal($0, key: key, associatedData: associatedData(name: name)) }
-        return StoreFormat.aeadValuePrefix + Crypto.base64(sealed)
+    /// BLAKE2b(AD) ‖ value, the plaintext of a sealed (write-only) value.
+    static func bind(_ value: SecretBytes, associatedData: [UInt8]) throws -> SecretBytes {
+        let bound = SecretBytes(count: digestBytes + value.count)
+        let digest = try Crypto.hash(associatedData, length: digestBytes)
+        bound.withUnsafeMutableBytes { out in
+            out.copyBytes(from: digest)
+            value.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: out[digestBytes...]).copyMemory(from: $0) }
+        }
+        return bound
     }
 
-    /// Opens a secrets line; the error names the line's secret and environment, never a value.
-    public func open(_ line: SecretLine) throws -> SecretBytes {
-        guard line.isWellFormed else {
-            throw AgentError.internal("secret '\(line.name)' in environment '\(environment)' has a malformed line (expected 5 fields)")
-        }
-        guard let ciphertext = line.ciphertext else {
-            throw AgentError.internal("secret '\(line.name)' in environment '\(environment)' has a value that is not valid base64 ciphertext")
-        }
-        guard let plain = try Crypto.open(ciphertext, key: key, associatedData: associatedData(name: line.name)) else {
-            throw AgentError.internal("secret '\(line.name)' in environment '\(environment)' does not decrypt: ciphertext altered, truncated, or copied from another name, environment or store")
-        }
-        return plain
+    /// The value inside `bound`, nil when its digest is not that of `associatedData`.
+    static func unbind(_ bound: SecretBytes, associatedData: [UInt8]) throws -> SecretBytes? {
+        guard bound.count >= digestBytes else { return nil }
+        let digest = try Crypto.hash(associatedData, length: digestBytes)
+        guard Crypto.equal(Array(bound.bytes[0..<digestBytes]), digest) else { return nil }
+        return SecretBytes(Array(bound.bytes[digestBytes...]))
+    }
+
+    static func unreadable(_ line: SecretLine, _ environment: String, _ problem: String) -> AgentError {
+        AgentError(.internalError, "secret '\(line.name)' in environment '\(environment)' \(problem)",
+                   details: [.init(loc: [environment, line.name], msg: problem, type: "bad_ciphertext")],
+                   hint: "`agent verify --env \(environment)` lists every bad line; restore it from git history or set the value again")
     }
 }

@@ -14,9 +14,14 @@ public enum StoreFormat {
     static let headerMagic = "envagent-store"
     /// Prefix of every value's associated data (domain separation).
     static let associatedDataLabel = "envagent/value/v"
-    /// Prefix of a value sealed with the environment key (XChaCha20-Poly1305).
+    /// Prefix of a value sealed with the environment key (XChaCha20-Poly1305): members' writes.
     static let aeadValuePrefix = "a:"
+    /// Prefix of a value sealed to the environment's public key (sealed box): write-only writes.
+    static let sealedValuePrefix = "s:"
+    /// Key-derivation label of an environment's sealing key pair (from the environment key).
+    static let sealingKeyLabel = "envagent/sealing-key/v1"
     static let recipientKeyword = "recipient"
+    static let publicKeyKeyword = "public-key"
 
     public static func secretsPath(_ environment: String) -> String { "\(folder)/\(environment)/secrets" }
     public static func recipientsPath(_ environment: String) -> String { "\(folder)/\(environment)/recipients" }
@@ -86,28 +91,45 @@ public struct Recipient: Sendable, Equatable {
     }
 }
 
-/// `.envagent/ENV/recipients`: `recipient PUBKEY WRAPPED [LABEL]` lines sorted by public key;
-/// `#` lines are comments.
-public enum RecipientsFile {
-    public static func parse(_ bytes: [UInt8], environment: String) throws -> [Recipient] {
-        var result: [Recipient] = []
+/// `.envagent/ENV/recipients`: who may read an environment. One `public-key PUBKEY` line (the
+/// environment's sealing public key, for write-only writers) and `recipient PUBKEY WRAPPED [LABEL]`
+/// lines sorted by public key; `#` lines are comments.
+public struct RecipientsFile: Sendable, Equatable {
+    /// The environment's sealing public key; nil in a file written before write-only support.
+    public var publicKey: [UInt8]?
+    public var recipients: [Recipient]
+
+    public init(publicKey: [UInt8]?, recipients: [Recipient]) {
+        self.publicKey = publicKey
+        self.recipients = recipients
+    }
+
+    public static func parse(_ bytes: [UInt8], environment: String) throws -> RecipientsFile {
+        var file = RecipientsFile(publicKey: nil, recipients: [])
         for (number, raw) in String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") { continue }
             let fields = line.split(separator: " ", maxSplits: 3).map(String.init)
-            guard fields.count >= 3, fields[0] == StoreFormat.recipientKeyword,
-                  let publicKey = try? Identity.parsePublicKey(fields[1]),
-                  let wrapped = Base64.decode(Array(fields[2].utf8))
-            else {
-                throw AgentError.internal("\(StoreFormat.recipientsPath(environment)) line \(number + 1) is malformed")
+            let malformed = AgentError.internal("\(StoreFormat.recipientsPath(environment)) line \(number + 1) is malformed")
+            switch fields.first {
+            case StoreFormat.publicKeyKeyword:
+                guard fields.count == 2, file.publicKey == nil, let key = try? Identity.parsePublicKey(fields[1]) else { throw malformed }
+                file.publicKey = key
+            case StoreFormat.recipientKeyword:
+                guard fields.count >= 3, let publicKey = try? Identity.parsePublicKey(fields[1]),
+                      let wrapped = Base64.decode(Array(fields[2].utf8))
+                else { throw malformed }
+                file.recipients.append(Recipient(publicKey: publicKey, wrappedKey: wrapped, label: fields.count > 3 ? fields[3] : nil))
+            default:
+                throw malformed
             }
-            result.append(Recipient(publicKey: publicKey, wrappedKey: wrapped, label: fields.count > 3 ? fields[3] : nil))
         }
-        return result
+        return file
     }
 
-    public static func serialize(_ recipients: [Recipient]) -> [UInt8] {
-        var text = "# EnvAgent recipients: recipient PUBLIC-KEY SEALED-ENVIRONMENT-KEY [LABEL]\n"
+    public func serialized() -> [UInt8] {
+        var text = "# EnvAgent recipients: public-key ENVIRONMENT-PUBLIC-KEY, then recipient PUBLIC-KEY SEALED-ENVIRONMENT-KEY [LABEL]\n"
+        if let publicKey { text += "\(StoreFormat.publicKeyKeyword) \(Identity.publicKeyText(publicKey))\n" }
         for recipient in recipients.sorted(by: { Identity.publicKeyText($0.publicKey) < Identity.publicKeyText($1.publicKey) }) {
             text += "\(StoreFormat.recipientKeyword) \(Identity.publicKeyText(recipient.publicKey)) \(Crypto.base64(recipient.wrappedKey))"
             if let label = recipient.label, !label.isEmpty { text += " \(label)" }
@@ -120,7 +142,8 @@ public enum RecipientsFile {
 // MARK: - Secrets
 
 /// One line of a secrets file: `NAME ENV_VAR CREATED UPDATED VALUE`, single spaces, where
-/// VALUE is `a:` + base64(nonce ‖ ciphertext ‖ tag). The line is kept as a slice of the file
+/// VALUE is `a:` + base64(nonce ‖ ciphertext ‖ tag) (a member's write) or `s:` + base64(sealed
+/// box) (a write-only write). The line is kept as a slice of the file
 /// it was read from, so an untouched secret is written back byte for byte and parsing a large
 /// file allocates little more than the names.
 public struct SecretLine: Sendable, Equatable {
@@ -182,12 +205,25 @@ public struct SecretLine: Sendable, Equatable {
     public var updatedAt: String { text(3) }
     public var sealedValue: String { text(4) }
 
-    /// The ciphertext bytes (nonce ‖ ciphertext ‖ tag), nil if the field is not valid.
-    public var ciphertext: [UInt8]? {
+    public enum ValueKind: Sendable {
+        /// Sealed with the environment key by a member (`a:`).
+        case aead
+        /// Sealed to the environment's public key by a write-only writer (`s:`).
+        case sealed
+    }
+
+    /// How the value is sealed, nil when the field has no known prefix.
+    public var valueKind: ValueKind? {
         guard let value = field(4) else { return nil }
-        let prefix = StoreFormat.aeadValuePrefix.utf8
-        guard value.starts(with: prefix) else { return nil }
-        return Base64.decode(value.dropFirst(prefix.count))
+        if value.starts(with: StoreFormat.aeadValuePrefix.utf8) { return .aead }
+        if value.starts(with: StoreFormat.sealedValuePrefix.utf8) { return .sealed }
+        return nil
+    }
+
+    /// The ciphertext bytes after the kind prefix, nil if the field is not valid.
+    public var ciphertext: [UInt8]? {
+        guard let value = field(4), valueKind != nil else { return nil }
+        return Base64.decode(value.dropFirst(StoreFormat.aeadValuePrefix.utf8.count))
     }
 }
 

@@ -35,9 +35,16 @@ public final class StoreSnapshot {
         try tree?.subtreeNames(at: StoreFormat.folder).sorted() ?? []
     }
 
-    public func recipients(_ environment: String) throws -> [Recipient] {
-        guard let bytes = try file(StoreFormat.recipientsPath(environment)) else { return [] }
+    /// The environment's recipients file; empty (no key, no recipient) when it does not exist.
+    public func recipientsFile(_ environment: String) throws -> RecipientsFile {
+        guard let bytes = try file(StoreFormat.recipientsPath(environment)) else {
+            return RecipientsFile(publicKey: nil, recipients: [])
+        }
         return try RecipientsFile.parse(bytes, environment: environment)
+    }
+
+    public func recipients(_ environment: String) throws -> [Recipient] {
+        try recipientsFile(environment).recipients
     }
 
     public func secrets(_ environment: String) throws -> SecretsFile {

@@ -71,8 +71,8 @@ struct HistoryCommand: AgentCommand {
         if global.json {
             try Console.json(entries)
         } else {
-            Console.table(["DATE", "AUTHOR", "ACTION", "COMMIT", "SUMMARY"],
-                          entries.map { [$0.date, $0.author, $0.action, String($0.commit.prefix(10)), $0.summary] })
+            Console.table(["DATE", "AUTHOR", "RECIPIENT", "ACTION", "COMMIT", "SUMMARY"],
+                          entries.map { [$0.date, $0.author, $0.recipient ?? "-", $0.action, String($0.commit.prefix(10)), $0.summary] })
         }
     }
 }

@@ -21,6 +21,13 @@ extension WriteCommand {
         }
         MetadataPrinter.print(result.metadata, json: global.json)
         if !result.changed && !global.json { Console.err("(unchanged: the stored value is the same; nothing committed)") }
+        if result.sealed && !global.json { Console.err(Self.writeOnlyNote(global.environment)) }
+    }
+}
+
+extension AgentCommand {
+    static func writeOnlyNote(_ environment: String) -> String {
+        "(written write-only: sealed to the public key of environment '\(environment)'; only its members can read it)"
     }
 }
 
@@ -82,6 +89,7 @@ struct ImportCommand: AgentCommand {
             try Console.json(result)
         } else {
             Console.out("imported into \(result.environment): \(result.created.count) created, \(result.updated.count) updated, \(result.unchanged.count) unchanged")
+            if result.sealed { Console.err(Self.writeOnlyNote(result.environment)) }
         }
     }
 }

@@ -1,0 +1,85 @@
+/// Rotation: a fresh environment key, every value re-encrypted under it, the key re-wrapped for
+/// the remaining recipients — in one commit, or none.
+extension Operations {
+    /// Which environments an operation applies to.
+    public enum EnvironmentSelection: Sendable, Equatable {
+        case one(String)
+        case all
+    }
+
+    /// Rotation progress: environment, values re-encrypted so far, values in the environment.
+    public typealias RotationProgress = (_ environment: String, _ done: Int, _ total: Int) -> Void
+
+    /// What a rotation did.
+    public struct RotationResult: Codable, Sendable, Equatable {
+        public var environments: [String]
+        /// Values re-encrypted, over all environments.
+        public var secrets: Int
+        public var commit: String?
+    }
+
+    /// Rotates the selected environments on demand (after a suspected leak). Members only.
+    public func rotate(_ selection: EnvironmentSelection, progress: RotationProgress? = nil) throws -> RotationResult {
+        var result = RotationResult(environments: [], secrets: 0, commit: nil)
+        let commit = try store.apply { snapshot in
+            let environments = try Self.resolve(selection, in: snapshot)
+            var files: [String: [UInt8]?] = [:]
+            var count = 0
+            for environment in environments {
+                let members = try snapshot.recipients(environment).map { (publicKey: $0.publicKey, label: $0.label) }
+                count += try rotated(environment, in: snapshot, members: members, into: &files, progress: progress)
+            }
+            result = RotationResult(environments: environments, secrets: count, commit: nil)
+            return StoreChange(files: files, message: commitMessage(
+                "rotate \(environments.joined(separator: ", ")): \(count) secret\(count == 1 ? "" : "s") re-encrypted"))
+        }
+        result.commit = commit?.hex
+        return result
+    }
+
+    /// Builds the rotated files of `environment` into `files`: a new key for `members`, every
+    /// value opened with the old key and sealed with the new one (write-only values become
+    /// symmetric). Fails, writing nothing, if any value does not open. Returns the value count.
+    func rotated(_ environment: String, in snapshot: StoreSnapshot, members: [(publicKey: [UInt8], label: String?)],
+                 into files: inout [String: [UInt8]?], progress: RotationProgress?) throws -> Int {
+        let oldKey = try environmentKey(environment, in: snapshot)
+        let newKey = try EnvironmentKey.generate(storeID: oldKey.storeID, environment: environment)
+        let secrets = try snapshot.secrets(environment)
+        let total = secrets.lines.count
+        var lines: [SecretLine] = []
+        lines.reserveCapacity(total)
+        for (index, line) in secrets.lines.enumerated() {
+            let value: SecretBytes
+            do {
+                value = try oldKey.open(line)
+            } catch var error as AgentError {
+                error.message += "; rotation stopped, nothing was written"
+                error.hint = "restore or re-set '\(line.name)' (or delete it), then rotate again"
+                throw error
+            }
+            lines.append(SecretLine(name: line.name, envVar: line.envVar, createdAt: line.createdAt,
+                                    updatedAt: line.updatedAt, sealedValue: try newKey.seal(value, name: line.name)))
+            if let progress, index % 256 == 255 || index == total - 1 { progress(environment, index + 1, total) }
+        }
+        files[StoreFormat.secretsPath(environment)] = SecretsFile(lines: lines).serialized()
+        files[StoreFormat.recipientsPath(environment)] = try newKey.recipientsFile(for: members).serialized()
+        return total
+    }
+
+    /// The environments `selection` names; `not_found` for an unknown one, or when there are none.
+    static func resolve(_ selection: EnvironmentSelection, in snapshot: StoreSnapshot) throws -> [String] {
+        _ = try snapshot.requireHeader()
+        switch selection {
+        case .one(let environment):
+            try Validation.environment(environment)
+            guard try !snapshot.recipients(environment).isEmpty else { throw noEnvironment(environment) }
+            return [environment]
+        case .all:
+            let environments = try snapshot.environments().filter { try !snapshot.recipients($0).isEmpty }
+            guard !environments.isEmpty else {
+                throw AgentError(.notFound, "the store has no environments yet", hint: "create one with `agent set NAME --env dev`")
+            }
+            return environments
+        }
+    }
+}

@@ -1,0 +1,84 @@
+/// `verify`: every ciphertext of the chosen environments must open with its bound associated
+/// data, and each recipients file must carry the public key derived from the environment key.
+extension Operations {
+    public struct VerifyProblem: Codable, Sendable, Equatable {
+        public var environment: String
+        /// The secret, nil for a problem of the environment itself (its recipients file).
+        public var name: String?
+        public var problem: String
+        /// The commit that last changed the line (nil when it cannot be found).
+        public var commit: String?
+        public var author: String?
+        public var date: String?
+    }
+
+    public struct EnvironmentCheck: Codable, Sendable, Equatable {
+        public var environment: String
+        public var values: Int
+        /// Values written write-only (sealed to the public key), included in `values`.
+        public var writeOnlyValues: Int
+        public var problems: [VerifyProblem]
+
+        enum CodingKeys: String, CodingKey {
+            case environment, values
+            case writeOnlyValues = "write_only_values"
+            case problems
+        }
+    }
+
+    /// Checks the selected environments (members only: `forbidden` otherwise) and returns what
+    /// it found; the caller decides how to fail. Never throws for a bad line.
+    public func verify(_ selection: EnvironmentSelection) throws -> [EnvironmentCheck] {
+        let snapshot = try store.snapshot()
+        return try Self.resolve(selection, in: snapshot).map { environment in
+            let key = try environmentKey(environment, in: snapshot)
+            var check = EnvironmentCheck(environment: environment, values: 0, writeOnlyValues: 0, problems: [])
+            let file = try snapshot.recipientsFile(environment)
+            if file.publicKey != key.publicKey.key {
+                check.problems.append(problem(environment, nil, file.publicKey == nil
+                    ? "the recipients file has no public key for write-only writers (the next member write or `agent rotate` adds it)"
+                    : "the recipients file's public key is not the environment's: write-only writers would seal to a foreign key",
+                    path: StoreFormat.recipientsPath(environment)))
+            }
+            var previous: String?
+            for line in try snapshot.secrets(environment).lines {
+                check.values += 1
+                if line.valueKind == .sealed { check.writeOnlyValues += 1 }
+                if line.name == previous {
+                    check.problems.append(problem(environment, line.name, "the name appears on more than one line",
+                                                  path: StoreFormat.secretsPath(environment)))
+                }
+                previous = line.name
+                do {
+                    _ = try key.open(line)
+                } catch let error as AgentError {
+                    check.problems.append(problem(environment, line.name, error.details.first?.msg ?? error.message,
+                                                  path: StoreFormat.secretsPath(environment)))
+                }
+            }
+            return check
+        }
+    }
+
+    private func problem(_ environment: String, _ name: String?, _ text: String, path: String) -> VerifyProblem {
+        let commit = try? lastChange(of: path, line: name)
+        return VerifyProblem(environment: environment, name: name, problem: text, commit: commit?.id.hex,
+                             author: commit.map { "\($0.authorName) <\($0.authorEmail)>" },
+                             date: commit.map { Timestamp.format($0.time) })
+    }
+
+    /// The newest commit that changed `path` (or, with `line`, that secret's line in it).
+    private func lastChange(of path: String, line name: String?) throws -> GitCommit? {
+        guard let head = try store.snapshot().commit else { return nil }
+        func state(_ tree: GitTree) throws -> [UInt8]? {
+            guard let name else { return try tree.entryID(at: path).map { Array($0.hex.utf8) } }
+            return try tree.blob(at: path).flatMap { SecretsFile.parse($0).line(named: name).map { Array($0.raw) } }
+        }
+        var found: GitCommit?
+        try walkChanges(from: head, of: state) { commit, _, _ in
+            found = commit
+            return false
+        }
+        return found
+    }
+}
