@@ -126,6 +126,45 @@ import Testing
         return String(characters)
     }
 
+    /// The flow of samples/ci/*.yml: a CI identity from `keygen --ci`, added to the `ci`
+    /// environment, used through AGENT_IDENTITY alone.
+    @Test func ciIdentityRendersFromAgentIdentity() throws {
+        let box = try Sandbox()
+        #expect(try box.agent("init", "--env", "ci").status == 0)
+        #expect(try box.agent("set", "DB_URL", "--env", "ci", stdin: "postgres://ci:pw@db/test").status == 0)
+        let keygen = try box.agent(["keygen", "--ci"], env: ["XDG_CONFIG_HOME": box.root + "/ci-config"])
+        let keyText = keygen.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(keyText.hasPrefix("AGENT-SECRET-KEY-") && !keygen.stderr.contains(keyText))
+        #expect(!FileManager.default.fileExists(atPath: box.root + "/ci-config/envagent/identity"))
+        let publicKey = String(try #require(keygen.stderr.split(whereSeparator: \.isWhitespace).first { $0.hasPrefix("agent-pub-") }))
+        #expect(try box.agent("recipients", "add", publicKey, "--name", "ci-github", "--env", "ci").status == 0)
+
+        let ci = ["AGENT_IDENTITY": keyText, "AGENT_ENV": "ci", "XDG_CONFIG_HOME": box.root + "/ci-config"]
+        let render = try box.agent(["render", "-o", ".env"], env: ci)
+        #expect(render.status == 0, "\(render.stderr)")
+        #expect(try String(contentsOfFile: box.repo + "/.env", encoding: .utf8) == "DB_URL='postgres://ci:pw@db/test'\n")
+        #expect((try FileManager.default.attributesOfItem(atPath: box.repo + "/.env")[.posixPermissions] as? Int) == 0o600)
+        #expect(try box.agent(["run", "--", "/bin/sh", "-c", "test \"$DB_URL\" = postgres://ci:pw@db/test"], env: ci).status == 0)
+        #expect(try box.agent(["history", "DB_URL"], env: ci).stdout.contains("recipient-add"))
+        // A CI key with a typo is refused as authentication_failed.
+        let typo = String(keyText.dropLast()) + (keyText.last == "A" ? "B" : "A")
+        #expect(try box.agent(["render", "--json"], env: ci.merging(["AGENT_IDENTITY": typo]) { $1 }).status == 3)
+    }
+
+    /// Progress on a terminal (a pseudo-terminal from util-linux `script`), silence otherwise.
+    @Test func rotationShowsProgressOnlyOnATerminal() throws {
+        let box = try Sandbox()
+        #expect(try box.agent("init").status == 0)
+        try box.write((0..<1000).map { "K\($0)=value-\($0)-abcdefghijkl\n" }.joined(), to: "many.env")
+        #expect(try box.agent("import", "many.env").status == 0)
+        let piped = try box.agent("rotate")
+        #expect(piped.status == 0 && !piped.stderr.contains("rotating"))
+        let tty = try box.exec("/usr/bin/script", ["-qec", "\(agentBinary) rotate", "/dev/null"], stdin: nil, env: [:], cwd: box.repo)
+        #expect(tty.status == 0, "\(tty.stderr)")
+        #expect(tty.stdout.contains("rotating dev: 1000/1000") && tty.stdout.contains("rotated dev: 1000 secrets re-encrypted"))
+        #expect(try box.agent("verify").status == 0)
+    }
+
     @Test func writeOnlyContributorWithoutIdentity() throws {
         let box = try Sandbox()
         #expect(try box.agent("init").status == 0)
