@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine (as root), builds agent and walks through the quick start on a
-# throwaway store in a temp folder: keygen, init, create, update, list, render, run, history.
+# throwaway store in a temp folder: keygen, init, create, update, list, render, run, team access
+# (recipients add/remove with rotation, a write-only contributor, verify), history.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -12,7 +13,7 @@ export XDG_CONFIG_HOME="$demo/config" AGENT_IDENTITY= AGENT_IDENTITY_FILE=
 cd "$demo" && mkdir app && cd app
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 step "$agent" keygen
-step "$agent" init
+step "$agent" init --name alice
 printf 'sk-proj-abcdefghijklmnop789\n' > "$demo/openai.txt"
 echo; echo '$ agent create OPENAI_KEY < openai.txt'
 "$agent" create OPENAI_KEY < "$demo/openai.txt"
@@ -23,6 +24,20 @@ printf 'sk-proj-0123456789abcdefghi321' | "$agent" update OPENAI_KEY
 step "$agent" list
 step "$agent" render DATABASE_URL
 step "$agent" run OPENAI_KEY -- sh -c 'echo "the child sees a ${#OPENAI_KEY}-character OPENAI_KEY"'
+echo; echo "# team access: Bob joins staging, a contributor without a key writes, Bob is removed (rotation)"
+printf 'postgres://staging' | "$agent" set DATABASE_URL --env staging
+bob=$(XDG_CONFIG_HOME="$demo/bob" "$agent" keygen 2>/dev/null)
+step "$agent" recipients add "$bob" --name bob --env staging
+echo; echo '$ XDG_CONFIG_HOME=$demo/bob agent render --env staging     # as Bob'
+XDG_CONFIG_HOME="$demo/bob" "$agent" render --env staging
+echo; echo "$ printf 'from-a-contractor-0000' | XDG_CONFIG_HOME=/nonexistent agent set PAYMENT_KEY --env staging   # no identity: write-only"
+printf 'from-a-contractor-0000' | XDG_CONFIG_HOME="$demo/nobody" "$agent" set PAYMENT_KEY --env staging
+echo; echo '$ XDG_CONFIG_HOME=/nonexistent agent list --env staging'
+XDG_CONFIG_HOME="$demo/nobody" "$agent" list --env staging
+step "$agent" recipients remove bob --env staging
+echo; echo '$ XDG_CONFIG_HOME=$demo/bob agent render --env staging     # as Bob, after removal'
+XDG_CONFIG_HOME="$demo/bob" "$agent" render --env staging || echo "(exit $? — forbidden)"
+step "$agent" verify --all-envs
 step "$agent" history
 step git log --oneline
 step cat .envagent/dev/secrets

@@ -30,7 +30,7 @@ import Testing
 
     @Test func memberAddedThenRemovedLosesAccessEverywhere() throws {
         let box = try Sandbox()
-        #expect(try box.agent("init").status == 0)
+        #expect(try box.agent("init", "--name", "alice").status == 0)
         for environment in ["dev", "prod"] {
             try box.write("API_KEY=sk-proj-\(environment)-0123456789abcdef\nDB_URL=postgres://\(environment)/db\n", to: "\(environment).env")
             #expect(try box.agent("import", "\(environment).env", "--env", environment).status == 0)
@@ -67,6 +67,7 @@ import Testing
         #expect(verify.status == 0 && verify.stdout.contains("ok  dev: 2 values") && verify.stdout.contains("ok  prod: 2 values"))
         let history = try box.agent("history").stdout
         #expect(history.contains("recipient-remove bob (dev, prod): rotated") && history.contains("recipient-add bob (dev, prod)"))
+        #expect(history.split(separator: "\n").filter { $0.contains("recipient-") }.allSatisfy { $0.contains(" alice ") })
         // The last recipient stays.
         let last = try box.agent("recipients", "remove", try box.agent("whoami").stdout.trimmingCharacters(in: .whitespacesAndNewlines), "--json")
         #expect(last.status == 7 && last.stderr.contains("last_recipient"))

@@ -81,6 +81,9 @@ import Testing
         #expect(relabelled.environments == ["dev"])
         let listing = try asAlice.recipients(.one("dev"))[0]
         #expect(Set(listing.recipients.map(\.label)) == [nil, "robert"])
+        // Bob creates an environment: he is its only member and keeps his label.
+        _ = try asBob.set(.init(name: "X", value: secret("x")), environment: "bobs-env")
+        #expect(try asAlice.recipients(.one("bobs-env"))[0].recipients.map(\.label) == ["robert"])
         #expect(listing.recipients.first { $0.you }?.publicKey == alice.publicKeyText)
         #expect(listing.publicKey != nil)
     }

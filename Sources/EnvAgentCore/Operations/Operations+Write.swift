@@ -96,7 +96,8 @@ extension Operations {
             if recipientsFile.recipients.isEmpty {
                 let identity = try identity()
                 let key = try EnvironmentKey.generate(storeID: header.storeID, environment: environment)
-                files[StoreFormat.recipientsPath(environment)] = try key.recipientsFile(for: [(identity.publicKey, nil)]).serialized()
+                let label = try Self.label(of: identity.publicKey, in: snapshot)
+                files[StoreFormat.recipientsPath(environment)] = try key.recipientsFile(for: [(identity.publicKey, label)]).serialized()
                 access = .member(key)
             } else {
                 access = try self.access(environment, in: snapshot)
@@ -187,6 +188,17 @@ extension Operations {
         return results
     }
 
+    /// The label `publicKey` has as a recipient of any environment (the creator of a new
+    /// environment keeps the name the team knows them by).
+    static func label(of publicKey: [UInt8], in snapshot: StoreSnapshot) throws -> String? {
+        for environment in try snapshot.environments() {
+            if let label = try snapshot.recipients(environment).first(where: { Crypto.equal($0.publicKey, publicKey) })?.label {
+                return label
+            }
+        }
+        return nil
+    }
+
     /// Deletes a secret (members only).
     public func delete(name: String, environment: String) throws {
         try Validation.environment(environment)
@@ -202,9 +214,10 @@ extension Operations {
 
     /// Creates the store in the repository at `path` (running `git init` there when it is not a
     /// repository yet), with `environment` and the current identity as its first recipient.
-    public static func initialize(path: String?, environment: String, bare: Bool,
+    public static func initialize(path: String?, environment: String, bare: Bool, label: String? = nil,
                                   identitySource: IdentitySource) throws -> (operations: Operations, header: StoreHeader) {
         try Validation.environment(environment)
+        if let label { try Validation.recipientLabel(label) }
         let identity = try identitySource.require()
         let target = path ?? FileIO.currentDirectory()
         let repository = try GitRepository.open(target, search: path == nil)
@@ -220,7 +233,7 @@ extension Operations {
             let key = try EnvironmentKey.generate(storeID: header.storeID, environment: environment)
             return StoreChange(files: [
                 StoreFormat.headerPath: header.serialized(),
-                StoreFormat.recipientsPath(environment): try key.recipientsFile(for: [(identity.publicKey, nil)]).serialized(),
+                StoreFormat.recipientsPath(environment): try key.recipientsFile(for: [(identity.publicKey, label)]).serialized(),
                 StoreFormat.secretsPath(environment): [],
             ], message: "init EnvAgent store (\(environment))\n\n\(writerTrailer) \(identity.publicKeyText)")
         }

@@ -11,9 +11,13 @@ struct InitCommand: AgentCommand {
     @Flag(help: "When the folder is not a repository yet, create a bare one.")
     var bare = false
 
+    @Option(help: ArgumentHelp("Your label as the first recipient (shown in listings and history).", valueName: "label"))
+    var name: String?
+
     func execute() throws {
         let (operations, header) = try Operations.initialize(
-            path: global.store, environment: global.environment, bare: bare, identitySource: global.identitySource)
+            path: global.store, environment: global.environment, bare: bare, label: name,
+            identitySource: global.identitySource)
         let repository = operations.store.repository
         let location = repository.workdir ?? repository.gitDirectory
         if global.json {
