@@ -150,6 +150,22 @@ import Testing
         #expect(try asAlice.verify(.all).allSatisfy { $0.problems.isEmpty })
     }
 
+    /// A forged `public-key` line (someone with push access wants write-only values sealed to
+    /// their key) is reported by verify and replaced by the next member write.
+    @Test func forgedPublicKeyIsReportedAndRepaired() throws {
+        _ = try asAlice.set(.init(name: "A", value: secret("value-a")), environment: "dev")
+        var file = try asAlice.store.snapshot().recipientsFile("dev")
+        let genuine = file.publicKey
+        file.publicKey = bob.publicKey
+        try asAlice.store.apply { _ in StoreChange(files: [StoreFormat.recipientsPath("dev"): file.serialized()], message: "forge") }
+        let problems = try asAlice.verify(.one("dev"))[0].problems
+        #expect(problems.count == 1 && problems[0].name == nil && problems[0].problem.contains("foreign key"))
+        #expect(problems[0].commit == (try asAlice.store.snapshot().commit)?.hex)
+        _ = try asAlice.set(.init(name: "B", value: secret("value-b")), environment: "dev")
+        #expect(try asAlice.store.snapshot().recipientsFile("dev").publicKey == genuine)
+        #expect(try asAlice.verify(.one("dev"))[0].problems.isEmpty)
+    }
+
     @Test func historyNamesRecipientChangesAndLabels() throws {
         _ = try asAlice.addRecipient(bob.publicKeyText, label: "bob", .one("dev"))
         _ = try asBob.set(.init(name: "A", value: secret("value-a")), environment: "dev")

@@ -165,8 +165,7 @@ extension Operations {
                     converted += 1
                 }
             }
-            let writeOnly: Bool
-            if case .writeOnly = access { writeOnly = true } else { writeOnly = false }
+            let writeOnly = access.isWriteOnly
             reportWriteOnly(writeOnly)
             guard !newLines.isEmpty || !files.isEmpty else { return nil }
             secrets.upsert(contentsOf: newLines)

@@ -16,6 +16,10 @@ public struct Operations {
     enum Access {
         case member(EnvironmentKey)
         case writeOnly(EnvironmentPublicKey)
+
+        var isWriteOnly: Bool {
+            if case .writeOnly = self { true } else { false }
+        }
     }
 
     /// `not_found` when the environment does not exist; a configured but unusable identity
