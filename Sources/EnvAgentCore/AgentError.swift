@@ -14,6 +14,7 @@ public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
         case internalError = "internal_error"
         case badGateway = "bad_gateway"
         case gatewayTimeout = "gateway_timeout"
+        case mergeConflict = "merge_conflict"
 
         public var httpStatus: Int {
             switch self {
@@ -28,6 +29,7 @@ public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
             case .internalError: 500
             case .badGateway: 502
             case .gatewayTimeout: 504
+            case .mergeConflict: 409
             }
         }
 
@@ -44,6 +46,7 @@ public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
             case .rateLimited: 9
             case .badGateway: 10
             case .gatewayTimeout: 11
+            case .mergeConflict: 12
             }
         }
     }

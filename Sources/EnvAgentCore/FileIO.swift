@@ -148,6 +148,10 @@ public enum FileIO {
         return names
     }
 
+    /// Removes a file; false when it did not exist or could not be removed.
+    @discardableResult
+    public static func remove(_ path: String) -> Bool { unlink(path) == 0 }
+
     public static func basename(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return path }
         return String(path[path.index(after: slash)...])
@@ -156,6 +160,14 @@ public enum FileIO {
     public static func environment(_ name: String) -> String? {
         guard let value = getenv(name) else { return nil }
         return String(cString: value)
+    }
+
+    /// The running executable's absolute path (`/proc/self/exe`), else argv[0].
+    public static func executablePath() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else { return CommandLine.arguments.first ?? "agent" }
+        return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     public static func currentDirectory() -> String {

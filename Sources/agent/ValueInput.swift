@@ -17,6 +17,11 @@ struct ValueOptions: ParsableArguments {
             Console.err("warning: --value puts the secret in argv, visible to other users (ps, /proc); pipe it on stdin instead")
             return SecretBytes(Array(value.utf8))
         }
+        return try Self.pipedOrPrompted(for: name)
+    }
+
+    /// Piped standard input (without one trailing newline), else a no-echo prompt.
+    static func pipedOrPrompted(for name: String) throws -> SecretBytes {
         if isatty(0) == 0 {
             var bytes = try FileIO.readAll(fd: 0)
             defer { Crypto.wipe(&bytes) }
@@ -29,7 +34,7 @@ struct ValueOptions: ParsableArguments {
     }
 
     /// Reads a line from the terminal with echo off.
-    private func prompt(_ text: String) throws -> SecretBytes {
+    private static func prompt(_ text: String) throws -> SecretBytes {
         let tty = open("/dev/tty", O_RDWR | O_CLOEXEC)
         guard tty >= 0 else {
             throw AgentError(.invalidRequest, "no value: standard input is a terminal but /dev/tty cannot be opened",

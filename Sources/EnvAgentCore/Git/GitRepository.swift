@@ -137,8 +137,12 @@ public final class GitRepository {
     /// Writes a commit object (moving no reference). Author and committer come from git config
     /// (`user.name`, `user.email`), else a fallback that names the tool.
     public func createCommit(tree treeID: ObjectID, parent: ObjectID?, message: String) throws -> ObjectID {
+        try createCommit(tree: treeID, parents: parent.map { [$0] } ?? [], message: message)
+    }
+
+    public func createCommit(tree treeID: ObjectID, parents parentIDs: [ObjectID], message: String) throws -> ObjectID {
         let tree = try tree(treeID)
-        let parentCommit = try parent.map { try commit($0) }
+        let parentCommits = try parentIDs.map { try commit($0) }
         var signature: UnsafeMutablePointer<git_signature>?
         if git_signature_default(&signature, pointer) < 0 {
             let user = FileIO.environment("USER") ?? "agent"
@@ -147,7 +151,7 @@ public final class GitRepository {
         }
         defer { git_signature_free(signature) }
         var oid = git_oid()
-        var parents: [OpaquePointer?] = parentCommit.map { [$0.pointer] } ?? []
+        var parents: [OpaquePointer?] = parentCommits.map(\.pointer)
         _ = try parents.withUnsafeMutableBufferPointer { buffer in
             try Libgit2.check(git_commit_create(&oid, pointer, nil, signature, signature, nil, message, tree.pointer,
                                                 buffer.count, buffer.baseAddress),

@@ -67,9 +67,10 @@ extension Operations {
                              date: commit.map { Timestamp.format($0.time) })
     }
 
-    /// The newest commit that changed `path` (or, with `line`, that secret's line in it).
-    private func lastChange(of path: String, line name: String?) throws -> GitCommit? {
-        guard let head = try store.snapshot().commit else { return nil }
+    /// The newest commit reachable from `start` (default HEAD) that changed `path` (or, with
+    /// `line`, that secret's line in it).
+    func lastChange(of path: String, line name: String?, from start: ObjectID? = nil) throws -> GitCommit? {
+        guard let head = try start ?? store.snapshot().commit else { return nil }
         func state(_ tree: GitTree) throws -> [UInt8]? {
             guard let name else { return try tree.entryID(at: path).map { Array($0.hex.utf8) } }
             return try tree.blob(at: path).flatMap { SecretsFile.parse($0).line(named: name).map { Array($0.raw) } }

@@ -213,7 +213,10 @@ extension Operations {
 
     /// Creates the store in the repository at `path` (running `git init` there when it is not a
     /// repository yet), with `environment` and the current identity as its first recipient.
+    /// Also commits `.gitattributes` lines routing store files to the `envagent` merge driver,
+    /// and (with `mergeDriver`, the agent executable) registers that driver in the config.
     public static func initialize(path: String?, environment: String, bare: Bool, label: String? = nil,
+                                  mergeDriver: String? = nil,
                                   identitySource: IdentitySource) throws -> (operations: Operations, header: StoreHeader) {
         try Validation.environment(environment)
         if let label { try Validation.recipientLabel(label) }
@@ -230,12 +233,20 @@ extension Operations {
             }
             header = StoreHeader(storeID: try StoreHeader.newStoreID())
             let key = try EnvironmentKey.generate(storeID: header.storeID, environment: environment)
+            var attributes = try snapshot.file(".gitattributes") ?? []
+            if !String(decoding: attributes, as: UTF8.self).contains("merge=envagent") {
+                if let last = attributes.last, last != UInt8(ascii: "\n") { attributes.append(UInt8(ascii: "\n")) }
+                attributes += Array(gitAttributes.utf8)
+            }
             return StoreChange(files: [
+                ".gitattributes": attributes,
                 StoreFormat.headerPath: header.serialized(),
                 StoreFormat.recipientsPath(environment): try key.recipientsFile(for: [(identity.publicKey, label)]).serialized(),
                 StoreFormat.secretsPath(environment): [],
             ], message: "init EnvAgent store (\(environment))\n\n\(writerTrailer) \(identity.publicKeyText)")
         }
-        return (Operations(store: store, identitySource: identitySource), header)
+        let operations = Operations(store: store, identitySource: identitySource)
+        if let mergeDriver { try operations.setupMergeDriver(executable: mergeDriver) }
+        return (operations, header)
     }
 }

@@ -71,7 +71,7 @@ public final class Store {
 
     /// Serialises agent writers of this repository (an advisory `flock`, released if the
     /// process dies). Compare-and-swap still guards against writers that do not take it.
-    private func withWriteLock<T>(_ body: () throws -> T) throws -> T {
+    func withWriteLock<T>(_ body: () throws -> T) throws -> T {
         let path = repository.gitDirectory + "envagent.lock"
         let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw AgentError.internal("cannot open \(path): \(FileIO.errnoMessage())") }

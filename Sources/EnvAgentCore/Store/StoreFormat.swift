@@ -24,6 +24,14 @@ public enum StoreFormat {
     static let publicKeyKeyword = "public-key"
 
     public static func secretsPath(_ environment: String) -> String { "\(folder)/\(environment)/secrets" }
+
+    /// The store files sync merges itself, key by key (the header and each environment's
+    /// recipients and secrets); every other path is left to git's merge.
+    static func isMergedByKey(_ path: String) -> Bool {
+        if path == headerPath { return true }
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        return parts.count == 3 && parts[0] == folder && (parts[2] == "secrets" || parts[2] == "recipients")
+    }
     public static func recipientsPath(_ environment: String) -> String { "\(folder)/\(environment)/recipients" }
 }
 

@@ -1,0 +1,260 @@
+import CLibgit2
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How to reach a remote: deadline, SSH credentials and host-key policy.
+public struct TransferOptions: Sendable {
+    public var timeoutSeconds: Int
+    /// A private key file for SSH; nil uses ssh-agent.
+    public var sshKeyFile: String?
+    /// Accept (and record in known_hosts) a host key that is not known yet.
+    public var acceptNewHostKey: Bool
+    /// The known_hosts file host keys are checked against.
+    public var knownHostsFile: String
+
+    public init(timeoutSeconds: Int = 30, sshKeyFile: String? = nil, acceptNewHostKey: Bool = false,
+                knownHostsFile: String = "\(FileIO.environment("HOME") ?? "/root")/.ssh/known_hosts") {
+        self.timeoutSeconds = timeoutSeconds
+        self.sshKeyFile = sshKeyFile
+        self.acceptNewHostKey = acceptNewHostKey
+        self.knownHostsFile = knownHostsFile
+    }
+}
+
+/// State shared with libgit2's C callbacks through their payload pointer.
+final class TransferContext {
+    let options: TransferOptions
+    let remoteName: String
+    let url: String
+    let deadline: Double
+    var credentialAttempts = 0
+    var timedOut = false
+    /// Why the transport failed, when a callback knows better than libgit2's message.
+    var failure: AgentError?
+    var rejected: [(reference: String, status: String)] = []
+
+    init(options: TransferOptions, remoteName: String, url: String) {
+        self.options = options
+        self.remoteName = remoteName
+        self.url = url
+        deadline = Self.now() + Double(options.timeoutSeconds)
+    }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// Non-zero (cancel) once the deadline has passed.
+    func checkDeadline() -> Int32 {
+        guard Self.now() > deadline else { return 0 }
+        timedOut = true
+        return -1
+    }
+}
+
+extension GitRepository {
+    /// The URL of remote `name`; `not_found` when there is no such remote.
+    public func remoteURL(_ name: String) throws -> String {
+        var remote: OpaquePointer?
+        let rc = git_remote_lookup(&remote, pointer, name)
+        if rc == Libgit2.notFound || rc == GIT_EINVALIDSPEC.rawValue {
+            throw AgentError(.notFound, "this repository has no remote '\(name)'",
+                             hint: "add one with `git remote add \(name) URL`, or pass --remote NAME")
+        }
+        try Libgit2.check(rc, "git_remote_lookup")
+        defer { git_remote_free(remote) }
+        return git_remote_url(remote).map { String(cString: $0) } ?? ""
+    }
+
+    /// Fetches `refspecs` from remote `name`.
+    public func fetch(remote name: String, refspecs: [String], options: TransferOptions) throws {
+        try withRemote(name, options) { remote, context, callbacks in
+            var opts = git_fetch_options()
+            try Libgit2.check(git_fetch_options_init(&opts, UInt32(GIT_FETCH_OPTIONS_VERSION)), "git_fetch_options_init")
+            opts.callbacks = callbacks
+            opts.prune = GIT_FETCH_NO_PRUNE
+            opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
+            return withStrArray(refspecs) { array in
+                git_remote_fetch(remote, &array, &opts, "agent: fetch")
+            }
+        }
+    }
+
+    /// Pushes `refspecs` to remote `name`. Returns false when the remote rejected the update as
+    /// not a fast-forward (someone pushed meanwhile); other rejections throw `bad_gateway`.
+    public func push(remote name: String, refspecs: [String], options: TransferOptions) throws -> Bool {
+        var fastForward = true
+        try withRemote(name, options) { remote, context, callbacks in
+            var opts = git_push_options()
+            try Libgit2.check(git_push_options_init(&opts, UInt32(GIT_PUSH_OPTIONS_VERSION)), "git_push_options_init")
+            opts.callbacks = callbacks
+            let rc = withStrArray(refspecs) { array in git_remote_push(remote, &array, &opts) }
+            if rc == GIT_ENONFASTFORWARD.rawValue {
+                fastForward = false
+                return 0
+            }
+            // libgit2 may return 0 although the server refused a reference.
+            if let rejection = context.rejected.first {
+                if rejection.status.contains("fast-forward") || rejection.status.contains("fetch first") {
+                    fastForward = false
+                    return 0
+                }
+                context.failure = AgentError(.badGateway, "the remote '\(name)' rejected \(rejection.reference): \(rejection.status)",
+                                             hint: "check the remote's branch protection and your push rights")
+                return -1
+            }
+            return rc
+        }
+        return fastForward
+    }
+
+    /// Runs a network operation with callbacks, a deadline (checked in every callback, and a
+    /// SIGALRM that interrupts blocking socket calls), and maps failures to `bad_gateway` /
+    /// `gateway_timeout`.
+    private func withRemote(_ name: String, _ options: TransferOptions,
+                            _ body: (OpaquePointer, TransferContext, git_remote_callbacks) throws -> Int32) throws {
+        let url = try remoteURL(name)
+        if url.hasPrefix("https://") { try Libgit2.loadCertificateAuthorities() }
+        var remote: OpaquePointer?
+        try Libgit2.check(git_remote_lookup(&remote, pointer, name), "git_remote_lookup")
+        defer { git_remote_free(remote) }
+        let context = TransferContext(options: options, remoteName: name, url: url)
+        var callbacks = git_remote_callbacks()
+        try Libgit2.check(git_remote_init_callbacks(&callbacks, UInt32(GIT_REMOTE_CALLBACKS_VERSION)), "git_remote_init_callbacks")
+        let payload = Unmanaged.passUnretained(context).toOpaque()
+        callbacks.payload = payload
+        callbacks.credentials = transferCredentials
+        callbacks.certificate_check = transferCertificateCheck
+        callbacks.sideband_progress = { _, _, payload in TransferCallbacks.context(payload).checkDeadline() }
+        callbacks.transfer_progress = { _, payload in TransferCallbacks.context(payload).checkDeadline() }
+        callbacks.push_transfer_progress = { _, _, _, payload in TransferCallbacks.context(payload).checkDeadline() }
+        callbacks.pack_progress = { _, _, _, payload in TransferCallbacks.context(payload).checkDeadline() }
+        callbacks.push_update_reference = { reference, status, payload in
+            if let status {
+                TransferCallbacks.context(payload).rejected.append((reference.map { String(cString: $0) } ?? "?", String(cString: status)))
+            }
+            return 0
+        }
+        let rc = try withExtendedLifetime(context) {
+            try Alarm.within(seconds: options.timeoutSeconds) { try body(remote!, context, callbacks) }
+        }
+        guard rc < 0 else { return }
+        if context.timedOut || TransferContext.now() > context.deadline {
+            throw AgentError(.gatewayTimeout, "the remote '\(name)' (\(Self.redacted(url))) did not answer within \(options.timeoutSeconds) s",
+                             hint: "check the network, or raise --timeout")
+        }
+        if let failure = context.failure { throw failure }
+        let message = Libgit2.lastErrorMessage()
+        let lower = message.lowercased()
+        let what: String
+        if lower.contains("auth") || lower.contains("credential") || lower.contains("permission denied") || lower.contains("401") || lower.contains("403") {
+            what = "refused authentication"
+        } else if lower.contains("could not find repository") || lower.contains("not found") || lower.contains("does not exist")
+                    || lower.contains("failed to resolve") || lower.contains("connect") || lower.contains("unreachable") {
+            what = "is unreachable"
+        } else {
+            what = "failed"
+        }
+        throw AgentError(.badGateway, "the remote '\(name)' (\(Self.redacted(url))) \(what): \(message)",
+                         hint: "nothing local was lost; `agent sync` retries")
+    }
+
+    /// A URL without any password it may carry.
+    static func redacted(_ url: String) -> String {
+        let parts = url.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
+        guard parts.count > 2, parts[0].hasSuffix(":"), parts[1].isEmpty,
+              let at = parts[2].lastIndex(of: "@"), let colon = parts[2][..<at].firstIndex(of: ":") else { return url }
+        let host = parts[2]
+        return "\(parts[0])//\(host[..<colon]):***\(host[at...])" + (parts.count > 3 ? "/" + parts[3] : "")
+    }
+
+    private func withStrArray<R>(_ strings: [String], _ body: (inout git_strarray) throws -> R) rethrows -> R {
+        var pointers = strings.map { strdup($0) }
+        defer { pointers.forEach { free($0) } }
+        return try pointers.withUnsafeMutableBufferPointer { buffer in
+            var array = git_strarray(strings: buffer.baseAddress, count: buffer.count)
+            return try body(&array)
+        }
+    }
+}
+
+enum TransferCallbacks {
+    static func context(_ payload: UnsafeMutableRawPointer?) -> TransferContext {
+        Unmanaged<TransferContext>.fromOpaque(payload!).takeUnretainedValue()
+    }
+}
+
+/// SSH credentials: the key file when given, else ssh-agent; gives up after two attempts so a
+/// refused key does not loop.
+private func transferCredentials(_ out: UnsafeMutablePointer<UnsafeMutablePointer<git_credential>?>?,
+                                 _ url: UnsafePointer<CChar>?, _ username: UnsafePointer<CChar>?,
+                                 _ allowed: UInt32, _ payload: UnsafeMutableRawPointer?) -> Int32 {
+    let context = TransferCallbacks.context(payload)
+    if context.checkDeadline() != 0 { return -1 }
+    context.credentialAttempts += 1
+    let user = username.map { String(cString: $0) } ?? "git"
+    guard context.credentialAttempts <= 2, allowed & GIT_CREDENTIAL_SSH_KEY.rawValue != 0 else {
+        context.failure = AgentError(.badGateway, "the remote '\(context.remoteName)' refused authentication",
+                                     hint: context.options.sshKeyFile == nil
+                                        ? "load your key into ssh-agent, or pass --ssh-key FILE (or AGENT_SSH_KEY)"
+                                        : "check that the key \(context.options.sshKeyFile!) is authorised on the server")
+        return GIT_EAUTH.rawValue
+    }
+    if let keyFile = context.options.sshKeyFile {
+        return git_credential_ssh_key_new(out, user, nil, keyFile, nil)
+    }
+    return git_credential_ssh_key_from_agent(out, user)
+}
+
+/// Host keys are checked against known_hosts (TLS certificates are left to libgit2's own
+/// verification, which passes `valid`).
+private func transferCertificateCheck(_ cert: UnsafeMutablePointer<git_cert>?, _ valid: Int32,
+                                      _ host: UnsafePointer<CChar>?, _ payload: UnsafeMutableRawPointer?) -> Int32 {
+    let context = TransferCallbacks.context(payload)
+    guard let cert, cert.pointee.cert_type == GIT_CERT_HOSTKEY_LIBSSH2 else { return valid != 0 ? 0 : GIT_ECERTIFICATE.rawValue }
+    let hostkey = UnsafeMutableRawPointer(cert).assumingMemoryBound(to: git_cert_hostkey.self).pointee
+    guard hostkey.type.rawValue & GIT_CERT_SSH_RAW.rawValue != 0, let raw = hostkey.hostkey else {
+        context.failure = AgentError(.badGateway, "the SSH host key of '\(context.remoteName)' could not be read")
+        return GIT_ECERTIFICATE.rawValue
+    }
+    let key = Array(UnsafeRawBufferPointer(start: raw, count: hostkey.hostkey_len))
+    let hostName = host.map { String(cString: $0) } ?? ""
+    switch KnownHosts.check(file: context.options.knownHostsFile, host: hostName, port: KnownHosts.port(of: context.url), key: key) {
+    case .match:
+        return 0
+    case .mismatch:
+        context.failure = AgentError(.badGateway, "the SSH host key of \(hostName) does not match \(context.options.knownHostsFile): possible man-in-the-middle; refusing to connect",
+                                     hint: "if the server's key really changed, remove its old line from known_hosts")
+        return GIT_ECERTIFICATE.rawValue
+    case .unknown:
+        if context.options.acceptNewHostKey,
+           (try? KnownHosts.append(file: context.options.knownHostsFile, host: hostName,
+                                   port: KnownHosts.port(of: context.url), key: key, type: hostkey.raw_type)) != nil {
+            return 0
+        }
+        context.failure = AgentError(.badGateway, "the SSH host \(hostName) is not in \(context.options.knownHostsFile)",
+                                     hint: "verify its fingerprint, then connect once with --accept-new-host-key (or ssh to it)")
+        return GIT_ECERTIFICATE.rawValue
+    }
+}
+
+/// A SIGALRM that interrupts blocking socket calls (no SA_RESTART) after a deadline.
+enum Alarm {
+    private static let installed: Bool = {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        return sigaction(SIGALRM, &action, nil) == 0
+    }()
+
+    static func within<R>(seconds: Int, _ body: () throws -> R) rethrows -> R {
+        _ = installed
+        alarm(UInt32(max(1, seconds)))
+        defer { alarm(0) }
+        return try body()
+    }
+}

@@ -1,0 +1,181 @@
+/// Which side wins a conflicting secret (`agent resolve --ours/--theirs`).
+public enum MergeDecision: String, Codable, Sendable { case ours, theirs }
+
+/// Key-level three-way merge of one environment (its recipients and secrets files) against
+/// the merge base.
+///
+/// - A secret changed on one side only takes that side; added or deleted on one side is applied.
+/// - Changed on both sides to ciphertexts of the same plaintext (and env var) is not a conflict
+///   (decrypted to compare when the identity can open both sides).
+/// - A re-encryption without a value change (a rotation, a write-only value converted) counts as
+///   unchanged, so a rotation on one side and a new value on the other merge to the new value.
+/// - Recipients changed on one side take that side; changed on both sides, the member sets are
+///   merged (a removal on either side wins) and, unless both sides still share one key and
+///   nobody was removed, a fresh key is generated for the merged set.
+/// - Every value of the result is sealed under the result's key (re-encrypted when it came from
+///   a side with another key).
+/// Anything else is a conflict, never resolved silently, unless `decisions` names a side.
+struct EnvironmentMerge {
+    /// An environment's two files at one commit (nil when absent).
+    struct Files: Equatable {
+        var recipients: [UInt8]?
+        var secrets: [UInt8]?
+    }
+
+    enum Side: Int, CaseIterable { case base, ours, theirs }
+
+    typealias Decision = MergeDecision
+
+    struct Conflict: Equatable {
+        var name: String
+        var ours: SecretLine?
+        var theirs: SecretLine?
+    }
+
+    let environment: String
+    let storeID: String
+    let identity: Identity?
+    let files: [Side: Files]
+    var decisions: [String: Decision] = [:]
+
+    private var keys: [Side: EnvironmentKey?] = [:]
+
+    init(environment: String, storeID: String, identity: Identity?, base: Files, ours: Files, theirs: Files,
+         decisions: [String: Decision] = [:]) {
+        self.environment = environment
+        self.storeID = storeID
+        self.identity = identity
+        self.files = [.base: base, .ours: ours, .theirs: theirs]
+        self.decisions = decisions
+    }
+
+    /// The environment key of a side, nil when this identity cannot open it.
+    mutating func key(_ side: Side) -> EnvironmentKey? {
+        if let cached = keys[side] { return cached }
+        var key: EnvironmentKey?
+        if let identity, let bytes = files[side]?.recipients,
+           let recipients = try? RecipientsFile.parse(bytes, environment: environment).recipients {
+            key = try? EnvironmentKey.unwrap(from: recipients, identity: identity, storeID: storeID, environment: environment)
+        }
+        keys[side] = .some(key)
+        return key
+    }
+
+    enum Outcome {
+        case merged(Files)
+        case conflicts([Conflict])
+    }
+
+    /// The merged files, or the conflicting secrets.
+    mutating func merge() throws -> Outcome {
+        let base = files[.base]!, ours = files[.ours]!, theirs = files[.theirs]!
+        if ours == theirs || theirs == base { return .merged(ours) }
+        if ours == base { return .merged(theirs) }
+        let (recipients, resultKey, resultSide) = try mergeRecipients()
+        var lines: [SecretLine] = []
+        var conflicts: [Conflict] = []
+        let parsed = Dictionary(uniqueKeysWithValues: Side.allCases.map { side in
+            (side, SecretsFile.parse(files[side]!.secrets ?? []))
+        })
+        var names = Set<String>()
+        for side in Side.allCases { names.formUnion(parsed[side]!.lines.map(\.name)) }
+        for name in names.sorted(by: SecretsFile.precedes) {
+            let b = parsed[.base]!.line(named: name), o = parsed[.ours]!.line(named: name), t = parsed[.theirs]!.line(named: name)
+            let chosen: (line: SecretLine?, side: Side)
+            let oursChanged = changed(o, .ours, from: b), theirsChanged = changed(t, .theirs, from: b)
+            switch (oursChanged, theirsChanged) {
+            case (false, false): chosen = (o, .ours)
+            case (true, false): chosen = (o, .ours)
+            case (false, true): chosen = (t, .theirs)
+            case (true, true):
+                if let decision = decisions[name] {
+                    chosen = decision == .ours ? (o, .ours) : (t, .theirs)
+                } else if o == nil && t == nil {
+                    chosen = (nil, .ours)
+                } else if let o, let t, o.envVar == t.envVar, equivalent(o, .ours, t, .theirs) {
+                    chosen = t.updatedAt > o.updatedAt ? (t, .theirs) : (o, .ours)
+                } else {
+                    conflicts.append(Conflict(name: name, ours: o, theirs: t))
+                    continue
+                }
+            }
+            guard let line = chosen.line else { continue }
+            lines.append(try reencrypted(line, from: chosen.side, to: resultKey, resultSide: resultSide))
+        }
+        guard conflicts.isEmpty else { return .conflicts(conflicts) }
+        return .merged(Files(recipients: recipients, secrets: SecretsFile(lines: lines).serialized()))
+    }
+
+    /// The merged recipients file, its key (nil when this identity cannot open it), and the side
+    /// whose key it is (nil for a fresh key).
+    private mutating func mergeRecipients() throws -> ([UInt8]?, EnvironmentKey?, Side?) {
+        let base = files[.base]!.recipients, ours = files[.ours]!.recipients, theirs = files[.theirs]!.recipients
+        if ours == theirs || theirs == base { return (ours, key(.ours), .ours) }
+        if ours == base { return (theirs, key(.theirs), .theirs) }
+        guard let oursKey = key(.ours), let theirsKey = key(.theirs) else {
+            throw AgentError(.mergeConflict, "the recipients of environment '\(environment)' changed on both sides, and your identity cannot open both",
+                             details: [.init(loc: [environment, "recipients"], msg: "changed on both sides", type: "merge_conflict")],
+                             hint: "a member of both versions must run the sync")
+        }
+        func members(_ bytes: [UInt8]?) throws -> [Recipient] {
+            try bytes.map { try RecipientsFile.parse($0, environment: environment).recipients } ?? []
+        }
+        let m0 = try members(base), m1 = try members(ours), m2 = try members(theirs)
+        func contains(_ set: [Recipient], _ r: Recipient) -> Bool { set.contains { Crypto.equal($0.publicKey, r.publicKey) } }
+        var merged: [Recipient] = []
+        for r in m1 + m2 where !contains(merged, r) {
+            let inBase = contains(m0, r)
+            // Kept when both sides have it, or when it is new on the side that has it.
+            if (contains(m1, r) && contains(m2, r)) || !inBase { merged.append(r) }
+        }
+        guard !merged.isEmpty else {
+            throw AgentError(.mergeConflict, "merging the recipients of environment '\(environment)' would leave nobody",
+                             details: [.init(loc: [environment, "recipients"], msg: "no recipient left", type: "merge_conflict")])
+        }
+        let removed = m0.contains { !contains(merged, $0) }
+        if !removed, Crypto.equal(oursKey.key.bytes, theirsKey.key.bytes) {
+            let file = RecipientsFile(publicKey: oursKey.publicKey.key, recipients: merged)
+            return (file.serialized(), oursKey, .ours)
+        }
+        let fresh = try EnvironmentKey.generate(storeID: storeID, environment: environment)
+        let file = try fresh.recipientsFile(for: merged.map { ($0.publicKey, $0.label) })
+        return (file.serialized(), fresh, nil)
+    }
+
+    /// Whether `line` (on `side`) differs from the base's line in value or env var.
+    private mutating func changed(_ line: SecretLine?, _ side: Side, from base: SecretLine?) -> Bool {
+        switch (line, base) {
+        case (nil, nil): return false
+        case (nil, _), (_, nil): return true
+        case let (line?, base?):
+            if line.raw == base.raw { return false }
+            return line.envVar != base.envVar || !equivalent(line, side, base, .base)
+        }
+    }
+
+    /// Same plaintext: the same ciphertext, or both open (with their sides' keys) to equal bytes.
+    private mutating func equivalent(_ a: SecretLine, _ sideA: Side, _ b: SecretLine, _ sideB: Side) -> Bool {
+        if a.sealedValue == b.sealedValue { return true }
+        guard let keyA = key(sideA), let keyB = key(sideB),
+              let plainA = try? keyA.open(a), let plainB = try? keyB.open(b) else { return false }
+        return Crypto.equal(plainA.bytes, plainB.bytes)
+    }
+
+    /// `line` sealed under the result key: unchanged when it came from the side that owns that
+    /// key, else opened with its side's key and sealed again.
+    private mutating func reencrypted(_ line: SecretLine, from side: Side, to resultKey: EnvironmentKey?,
+                                      resultSide: Side?) throws -> SecretLine {
+        if let resultSide, side == resultSide { return line }
+        if let resultSide, let own = key(side), let target = key(resultSide), Crypto.equal(own.key.bytes, target.key.bytes) {
+            return line
+        }
+        guard let resultKey, let own = key(side) else {
+            throw AgentError(.mergeConflict, "secret '\(line.name)' in environment '\(environment)' must be re-encrypted under the merged key, and your identity cannot open it",
+                             details: [.init(loc: [environment, line.name], msg: "needs re-encryption", type: "merge_conflict")],
+                             hint: "a member of both versions must run the sync")
+        }
+        let value = try own.open(line)
+        return SecretLine(name: line.name, envVar: line.envVar, createdAt: line.createdAt, updatedAt: line.updatedAt,
+                          sealedValue: try resultKey.seal(value, name: line.name))
+    }
+}
