@@ -118,6 +118,11 @@ extension GitRepository {
                             _ body: (OpaquePointer, TransferContext, git_remote_callbacks) throws -> Int32) throws {
         let url = try remoteURL(name)
         if url.hasPrefix("https://") { try Libgit2.loadCertificateAuthorities() }
+        let localPath = url.hasPrefix("file://") ? String(url.dropFirst("file://".count)) : (url.contains("://") ? nil : url)
+        if let localPath, !localPath.contains(":") || localPath.hasPrefix("/"), !FileIO.isDirectory(localPath) {
+            throw AgentError(.badGateway, "the remote '\(name)' is unreachable: there is no repository at \(localPath)",
+                             hint: "nothing local was lost; check the path (`git remote -v`) and run `agent sync` again")
+        }
         var remote: OpaquePointer?
         try Libgit2.check(git_remote_lookup(&remote, pointer, name), "git_remote_lookup")
         defer { git_remote_free(remote) }
@@ -253,6 +258,11 @@ enum Alarm {
 
     static func within<R>(seconds: Int, _ body: () throws -> R) rethrows -> R {
         _ = installed
+        // A parent may have started us with SIGALRM blocked; the deadline needs it delivered.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGALRM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         alarm(UInt32(max(1, seconds)))
         defer { alarm(0) }
         return try body()
