@@ -16,6 +16,7 @@ struct Agent: ParsableCommand {
             GetCommand.self, ListCommand.self, DeleteCommand.self, EnvsCommand.self,
             RenderCommand.self, RunCommand.self, ImportCommand.self, HistoryCommand.self,
             RecipientsCommand.self, RotateCommand.self, VerifyCommand.self,
+            HooksCommand.self, HookCommand.self, ScanCommand.self,
         ]
     )
 }
