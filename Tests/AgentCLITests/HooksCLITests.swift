@@ -57,6 +57,12 @@ import Testing
         try box.write("import os\n\nclient = Client(key=\"\(Self.openAIKey)\", retries=3)\n", to: "src/config.py")
         try box.git("add", "src/config.py")
         try expectBlocked(box, mentions: ["src/config.py:3", "OPENAI_KEY (dev)", "commit blocked"])
+        // The same check by hand, as the JSON envelope.
+        let json = try box.agent("hook", "pre-commit", "--json")
+        #expect(json.status == 7)
+        let errors = json.envelope?["errors"] as? [[String: Any]]
+        #expect(errors?.first?["loc"] as? [String] == ["src/config.py", "line 3"], "\(json.stderr)")
+        #expect(errors?.first?["type"] as? String == "secret_value")
         try box.git("rm", "-q", "--cached", "src/config.py")
 
         // A value of a second environment, in a file bigger than 1 MiB, near its end.

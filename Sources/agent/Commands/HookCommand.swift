@@ -16,7 +16,7 @@ struct HookCommand: ParsableCommand {
             """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "pre-commit, post-checkout, post-merge or post-rewrite.") var name: String
-    @Argument(parsing: .captureForPassthrough, help: "The arguments git passes to the hook.") var arguments: [String] = []
+    @Argument(parsing: .allUnrecognized, help: "The arguments git passes to the hook.") var arguments: [String] = []
 
     func validate() throws {
         guard HookScripts.names.contains(name) else {
