@@ -11,6 +11,7 @@ Environment:
   AGENT_BIN      agent binary (required; run.sh sets it)
   BENCH_QUICK=1  fewer pairs and a 200-update growth benchmark (smoke run)
   BENCH_PAIRS=N  override the pair count
+  BENCH_ONLY=a,b run only the benchmarks whose names start with a or b
   BENCH_TMPDIR   where the temporary repositories go (default: system temp dir)
   BENCH_KEEP=1   keep the temporary directory
 """
@@ -83,7 +84,7 @@ def report(name, baseline_label, ta, tb, ratios, target):
     ma, mb, mr = statistics.median(ta), statistics.median(tb), statistics.median(ratios)
     ok = mr <= target
     RESULTS.append((name, ok))
-    print(f"{name:<16} agent {ma * 1e3:7.1f} ms  baseline({baseline_label}) {mb * 1e3:7.1f} ms  "
+    print(f"{name:<18} agent {ma * 1e3:7.1f} ms  baseline({baseline_label}) {mb * 1e3:7.1f} ms  "
           f"ratio {mr:5.2f}  target <= {target:.2f}  {'PASS' if ok else 'FAIL'}", flush=True)
     log(f"    [{name}] {len(ratios)} pairs; ratio min {min(ratios):.2f} max {max(ratios):.2f}; "
         f"agent min {min(ta) * 1e3:.1f} ms, baseline min {min(tb) * 1e3:.1f} ms")
@@ -366,6 +367,95 @@ def bench_growth(root, dotenv_1k):
         f"({elapsed / GROWTH_UPDATES * 1e3:.1f} ms each); agent .git: {len(packs)} pack(s), {loose} loose objects")
 
 
+def bench_pre_commit(root, dotenv_1k):
+    """`agent hook pre-commit` on 1,000 staged files (10 MiB) against a 1,000-secret store vs
+    `grep -F -f values.txt` over the same files (the 1,000 values in a plain file)."""
+    import base64
+    store = os.path.join(root, "precommit-store")
+    new_store(store, dotenv_1k)
+    files = os.path.join(store, "src")
+    os.makedirs(files)
+    data_rng = random.Random(SEED + 3)
+    for i in range(1000):
+        raw = data_rng.randbytes(10 * 1024 * 3 // 4 - 57 * 2)  # ~10 KiB of base64 text per file
+        text = base64.encodebytes(raw).decode()
+        with open(os.path.join(files, f"file{i:04d}.txt"), "w") as f:
+            f.write(text)
+    git(store, "add", "src")
+    staged = sum(os.path.getsize(os.path.join(files, n)) for n in os.listdir(files))
+    values = os.path.join(root, "values.txt")
+    with open(values, "w") as f:
+        for line in open(dotenv_1k):
+            f.write(line.rstrip("\n").split("=", 1)[1] + "\n")
+    hook = [AGENT, "hook", "pre-commit"]
+    grep = ["grep", "-rF", "-f", values, "src"]
+
+    def run_allowing(argv, ok):
+        r = subprocess.run(argv, cwd=store, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if r.returncode not in ok:
+            raise RuntimeError(f"{' '.join(argv)} exited {r.returncode}: {r.stderr.decode(errors='replace')}")
+        return r.returncode
+
+    # Correctness checks, untimed: clean content passes; one planted value is found by both.
+    assert run_allowing(hook, (0,)) == 0
+    assert run_allowing(grep, (1,)) == 1
+    secret_value = open(values).readline().strip()
+    planted = os.path.join(files, "file0500.txt")
+    original = open(planted).read()
+    with open(planted, "w") as f:
+        f.write(original[:5000] + secret_value + original[5000:])
+    git(store, "add", "src/file0500.txt")
+    assert run_allowing(hook, (7,)) == 7
+    assert run_allowing(grep, (0,)) == 0
+    with open(planted, "w") as f:
+        f.write(original)
+    git(store, "add", "src/file0500.txt")
+
+    def agent_once(i):
+        t0 = time.perf_counter()
+        run_allowing(hook, (0,))
+        return time.perf_counter() - t0
+
+    def grep_once(i):
+        t0 = time.perf_counter()
+        run_allowing(grep, (1,))
+        return time.perf_counter() - t0
+
+    log(f"    [hook-pre-commit] {len(os.listdir(files))} staged files, {staged / 2**20:.1f} MiB")
+    ta, tb, ratios = pairs(PAIRS, agent_once, grep_once, warmup=2)
+    report("hook-pre-commit", "grep -F -f", ta, tb, ratios, 2.0)
+
+
+def bench_post_checkout_noop(root, dotenv_1k):
+    """`agent hook post-checkout OLD NEW 1` when the store did not change vs `git rev-parse HEAD`."""
+    store = os.path.join(root, "postcheckout-store")
+    new_store(store, dotenv_1k)
+    os.makedirs(os.path.join(store, ".envagent"), exist_ok=True)
+    with open(os.path.join(store, ".envagent", "targets"), "w") as f:
+        f.write("[target app]\nenvironment = dev\noutput = .env\n")
+    run([AGENT, "render", "--targets"], cwd=store)
+    head = git(store, "rev-parse", "HEAD", out=subprocess.PIPE).stdout.decode().strip()
+    env_file = os.path.join(store, ".env")
+    before = os.stat(env_file).st_mtime_ns
+    hook = [AGENT, "hook", "post-checkout", head, head, "1"]
+    r = run(hook, cwd=store, out=subprocess.PIPE)
+    assert r.stdout == b"" and r.stderr == b"", (r.stdout, r.stderr)   # silent no-op
+
+    def agent_once(i):
+        t0 = time.perf_counter()
+        run(hook, cwd=store)
+        return time.perf_counter() - t0
+
+    def git_once(i):
+        t0 = time.perf_counter()
+        git(store, "rev-parse", "HEAD")
+        return time.perf_counter() - t0
+
+    ta, tb, ratios = pairs(PAIRS, agent_once, git_once, warmup=2)
+    assert os.stat(env_file).st_mtime_ns == before   # never rewritten
+    report("post-checkout-noop", "git rev-parse", ta, tb, ratios, 3.0)
+
+
 # --------------------------------------------------------------------------- main
 
 def main():
@@ -395,24 +485,34 @@ def main():
         write_dotenv(dotenv_10k, 10000, random.Random(SEED))
 
         print(f"# EnvAgent benchmarks ({mode}; medians; ratio = median of pairwise agent/baseline)", flush=True)
-        log("  update-1k ...")
-        bench_update(root, dotenv_1k)
-        log("  render-1k ...")
-        bench_render(root, "render-1k", dotenv_1k, 1000, 2.0)
-        log("  render-10k ...")
-        store_10k = bench_render(root, "render-10k", dotenv_10k, 10000, 3.0)
-        log("  import-10k ...")
-        bench_import(root, dotenv_10k)
-        log("  render-10k-rss ...")
-        bench_rss(store_10k)
-        log("  rotate-1k ...")
-        bench_rotate(root, "rotate-1k", dotenv_1k, 1000)
-        log("  rotate-10k ...")
-        bench_rotate(root, "rotate-10k", dotenv_10k, 10000)
-        log("  render-sealed-1k ...")
-        bench_render_sealed(root, dotenv_1k)
-        log(f"  growth-{GROWTH_UPDATES} ...")
-        bench_growth(root, dotenv_1k)
+        only = [n for n in os.environ.get("BENCH_ONLY", "").split(",") if n]
+        store_10k = None
+        steps = [
+            ("update-1k", lambda: bench_update(root, dotenv_1k)),
+            ("render-1k", lambda: bench_render(root, "render-1k", dotenv_1k, 1000, 2.0)),
+            ("render-10k", None),
+            ("import-10k", lambda: bench_import(root, dotenv_10k)),
+            ("render-10k-rss", None),
+            ("rotate-1k", lambda: bench_rotate(root, "rotate-1k", dotenv_1k, 1000)),
+            ("rotate-10k", lambda: bench_rotate(root, "rotate-10k", dotenv_10k, 10000)),
+            ("render-sealed-1k", lambda: bench_render_sealed(root, dotenv_1k)),
+            ("hook-pre-commit", lambda: bench_pre_commit(root, dotenv_1k)),
+            ("post-checkout-noop", lambda: bench_post_checkout_noop(root, dotenv_1k)),
+            (f"growth-{GROWTH_UPDATES}", lambda: bench_growth(root, dotenv_1k)),
+        ]
+        for name, step in steps:
+            if only and not any(name.startswith(o) for o in only):
+                continue
+            log(f"  {name} ...")
+            if name == "render-10k":
+                store_10k = bench_render(root, "render-10k", dotenv_10k, 10000, 3.0)
+            elif name == "render-10k-rss":
+                if store_10k is None:
+                    store_10k = os.path.join(root, "render-store-10000")
+                    new_store(store_10k, dotenv_10k)
+                bench_rss(store_10k)
+            else:
+                step()
         failed = [n for n, ok in RESULTS if not ok]
         print(f"# {len(RESULTS) - len(failed)}/{len(RESULTS)} targets met"
               + (f"; FAIL: {', '.join(failed)}" if failed else ""), flush=True)

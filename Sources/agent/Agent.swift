@@ -17,6 +17,7 @@ struct Agent: ParsableCommand {
             RenderCommand.self, RunCommand.self, ImportCommand.self, HistoryCommand.self,
             RecipientsCommand.self, RotateCommand.self, VerifyCommand.self,
             SyncCommand.self, ResolveCommand.self, SetupMergeCommand.self, MergeDriverCommand.self,
+            HooksCommand.self, HookCommand.self, ScanCommand.self,
         ]
     )
 }

@@ -7,20 +7,51 @@ struct RenderCommand: AgentCommand {
     static let configuration = CommandConfiguration(
         commandName: "render",
         abstract: "Print the decrypted .env for the named secrets (all when none are named).",
-        discussion: "With -o the file is written atomically with mode 0600.")
+        discussion: """
+            With -o the file is written atomically with mode 0600. With --targets, every target of             .envagent/targets is written (atomically, with its mode) unless it already holds exactly             that content; a target your identity cannot read is skipped.
+            """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Secret names.") var names: [String] = []
     @Option(help: "env, sh or json.") var format: RenderFormat = .env
     @Option(name: [.short, .long], help: ArgumentHelp("Write to this file instead of stdout.", valueName: "file"))
     var output: String?
+    @Flag(help: "Render every target of .envagent/targets once.") var targets = false
+
+    func validate() throws {
+        if targets && (!names.isEmpty || output != nil) {
+            throw ValidationError("--targets renders what .envagent/targets says; name no secrets and no -o with it")
+        }
+    }
 
     func execute() throws {
+        if targets { return try renderTargets() }
         let rendered = try global.operations().render(names: names, environment: global.environment,
                                                       format: global.json ? .json : format)
         if let output {
             try rendered.withUnsafeBytes { try FileIO.writeAtomically(output, bytes: $0, mode: 0o600) }
         } else {
             Console.out(rendered)
+        }
+    }
+
+    private func renderTargets() throws {
+        let results = try global.operations().renderAllTargets()
+        if global.json {
+            try Console.json(results)
+        } else {
+            for result in results {
+                let detail = switch result.outcome {
+                case .written, .unchanged: "\(result.secrets) secret\(result.secrets == 1 ? "" : "s")"
+                case .skipped, .failed: result.message ?? ""
+                }
+                Console.out("\(result.outcome.rawValue.padding(to: 9)) \(result.output)  (target \(result.target), \(result.environment)): \(detail)")
+            }
+        }
+        if let failure = results.first(where: { $0.outcome == .failed })?.error {
+            throw failure
+        }
+        if !results.isEmpty, results.allSatisfy({ $0.outcome == .skipped }), let reason = results.first?.error {
+            throw reason
         }
     }
 }

@@ -1,0 +1,27 @@
+import CLibgit2
+
+/// Repository configuration and paths that git hooks depend on.
+extension GitRepository {
+    /// A path-valued config entry (`~/` expanded as git does), nil when it is not set.
+    public func configPath(_ name: String) throws -> String? {
+        var config: OpaquePointer?
+        try Libgit2.check(git_repository_config_snapshot(&config, pointer), "git_repository_config_snapshot")
+        defer { git_config_free(config) }
+        var buffer = git_buf()
+        let rc = git_config_get_path(&buffer, config, name)
+        if rc == Libgit2.notFound { return nil }
+        try Libgit2.check(rc, "git_config_get_path")
+        defer { git_buf_dispose(&buffer) }
+        return String(cString: buffer.ptr)
+    }
+
+    /// The folder shared by all worktrees of the repository (`.git/`), with a trailing slash.
+    public var commonDirectory: String { String(cString: git_repository_commondir(pointer)) }
+
+    /// Whether `path` (relative to the working tree; a folder ends with `/`) is ignored by git.
+    public func isIgnored(_ path: String) throws -> Bool {
+        var ignored: Int32 = 0
+        try Libgit2.check(git_ignore_path_is_ignored(&ignored, pointer, path), "git_ignore_path_is_ignored")
+        return ignored != 0
+    }
+}

@@ -1,0 +1,170 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `render --targets` and the post-checkout/merge/rewrite refresh: write every target of
+/// `.envagent/targets` (see `RenderTargets`), atomically, only when its content or mode changed.
+extension Operations {
+    public struct TargetResult: Codable, Sendable, Equatable {
+        public enum Outcome: String, Codable, Sendable {
+            /// The file was created or replaced (or only its mode corrected).
+            case written
+            /// The file already held exactly this content and mode: not touched.
+            case unchanged
+            /// This identity cannot read the environment (no identity, or not a member).
+            case skipped
+            /// Anything else (a missing secret, an unrepresentable value, a file-system error).
+            case failed
+        }
+
+        public var target: String
+        public var environment: String
+        /// The output path as configured.
+        public var output: String
+        public var outcome: Outcome
+        public var secrets: Int
+        /// Why the target was skipped or failed.
+        public var message: String?
+        /// The target's on-change command, for callers that run it when the file was written.
+        public var onChange: String?
+        /// The error behind `failed`/`skipped` (not part of the JSON).
+        public var error: AgentError?
+
+        enum CodingKeys: String, CodingKey {
+            case target, environment, output, outcome, secrets, message
+            case onChange = "on_change"
+        }
+    }
+
+    /// The targets file: the working tree's copy (what the user is editing), else HEAD's (a
+    /// bare repository); nil when there is none.
+    public func renderTargets() throws -> RenderTargets? {
+        guard let bytes = try renderTargetsBytes() else { return nil }
+        return try RenderTargets.parse(bytes)
+    }
+
+    func renderTargetsBytes() throws -> [UInt8]? {
+        if let workdir = store.repository.workdir {
+            let path = workdir + RenderTargets.path
+            return FileIO.exists(path) ? try FileIO.read(path) : nil
+        }
+        return try store.snapshot().file(RenderTargets.path)
+    }
+
+    /// Renders every configured target once. Per-target problems are reported in the result,
+    /// not thrown; a malformed or missing targets file throws.
+    public func renderAllTargets() throws -> [TargetResult] {
+        guard let config = try renderTargets() else {
+            throw AgentError(.notFound, "no render targets: \(RenderTargets.path) does not exist",
+                             hint: "create it (see README \"Render targets\"), e.g. [target app] / environment = dev / output = .env")
+        }
+        let results = try render(config)
+        try recordRendered(results)
+        return results
+    }
+
+    /// What the post-checkout, post-merge and post-rewrite hooks run: renders the targets when
+    /// the store at HEAD (or the targets file) differs from what was last rendered in this
+    /// working tree, else returns nil at the cost of one HEAD lookup.
+    public func refreshTargetsIfStoreChanged() throws -> [TargetResult]? {
+        guard let state = try renderState(), try readState() != state else { return nil }
+        guard let config = try renderTargets() else { return nil }
+        let results = try render(config)
+        try recordRendered(results)
+        return results
+    }
+
+    // MARK: State
+
+    /// Where the last rendered store state is kept: per working tree, inside its git folder.
+    private var statePath: String { store.repository.gitDirectory + "envagent-rendered" }
+
+    /// `<store tree id> <targets file fingerprint>`, nil when there is no store or no targets file.
+    private func renderState() throws -> String? {
+        guard let targets = try renderTargetsBytes(),
+              let storeTree = try store.repository.headEntryID(StoreFormat.folder) else { return nil }
+        // FNV-1a: a change detector for a small config file, not a security boundary.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in targets { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return "\(storeTree.hex) \(String(hash, radix: 16))\n"
+    }
+
+    private func readState() throws -> String? {
+        guard FileIO.exists(statePath) else { return nil }
+        return String(decoding: try FileIO.read(statePath), as: UTF8.self)
+    }
+
+    /// Remembers the rendered state unless a target failed (so the next hook retries).
+    private func recordRendered(_ results: [TargetResult]) throws {
+        guard !results.contains(where: { $0.outcome == .failed }), let state = try renderState() else { return }
+        try FileIO.writeAtomically(statePath, bytes: Array(state.utf8), mode: 0o644, sync: false)
+    }
+
+    // MARK: Rendering
+
+    private func render(_ config: RenderTargets) throws -> [TargetResult] {
+        let snapshot = try store.snapshot()
+        var keys: [String: EnvironmentKey] = [:]
+        return config.targets.map { target in
+            var result = TargetResult(target: target.name, environment: target.environment, output: target.output,
+                                      outcome: .failed, secrets: 0, message: nil, onChange: target.onChange, error: nil)
+            do {
+                let key: EnvironmentKey
+                if let cached = keys[target.environment] {
+                    key = cached
+                } else {
+                    key = try environmentKey(target.environment, in: snapshot)
+                    keys[target.environment] = key
+                }
+                let secrets = try snapshot.secrets(target.environment)
+                let lines = try target.names.isEmpty ? secrets.lines : target.names.map { name in
+                    guard let line = secrets.line(named: name) else { throw Self.noSecret(name, target.environment) }
+                    return line
+                }
+                let entries = try lines.map { RenderEntry(name: $0.name, envVar: $0.envVar, value: try key.open($0)) }
+                let rendered = try DotEnv.render(entries, format: target.format)
+                result.secrets = entries.count
+                result.outcome = try write(rendered, to: outputPath(target.output), mode: mode_t(target.mode))
+            } catch let error as AgentError {
+                result.outcome = error.kind == .forbidden ? .skipped : .failed
+                result.message = error.message
+                result.error = error
+            } catch {
+                result.message = "\(error)"
+                result.error = AgentError.internal("\(error)")
+            }
+            return result
+        }
+    }
+
+    /// A configured output as a file-system path: relative ones belong to the working tree
+    /// (the current directory for a bare repository).
+    func outputPath(_ output: String) -> String {
+        if output.hasPrefix("/") { return output }
+        return (store.repository.workdir ?? FileIO.currentDirectory() + "/") + output
+    }
+
+    /// The permission bits of a regular file (not following a symlink), nil otherwise.
+    private static func regularFileMode(_ path: String) -> mode_t? {
+        var st = stat()
+        guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
+        return st.st_mode & 0o7777
+    }
+
+    /// Writes atomically unless the file already holds these bytes with this mode.
+    private func write(_ rendered: SecretBytes, to path: String, mode: mode_t) throws -> TargetResult.Outcome {
+        if let currentMode = Self.regularFileMode(path) {
+            var existing = try FileIO.read(path)
+            defer { Crypto.wipe(&existing) }
+            if Crypto.equal(existing, rendered.bytes) {
+                if currentMode == mode { return .unchanged }
+                guard chmod(path, mode) == 0 else { throw AgentError.internal("cannot set the mode of \(path): \(FileIO.errnoMessage())") }
+                return .written
+            }
+        }
+        try rendered.withUnsafeBytes { try FileIO.writeAtomically(path, bytes: $0, mode: mode) }
+        return .written
+    }
+}

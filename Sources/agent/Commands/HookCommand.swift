@@ -1,0 +1,91 @@
+import ArgumentParser
+import EnvAgentCore
+
+/// `agent hook NAME [ARGS…]`: what the scripts in `hooks/` run. pre-commit blocks on a
+/// finding (or on its own failure, fail-closed); the post-* hooks never fail git's command.
+struct HookCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hook",
+        abstract: "Run one git hook's logic (called by the installed hook scripts).",
+        discussion: """
+            pre-commit: blocks staged .env files and render targets, current secret values (of every \
+            environment your identity can open) and identity key texts; exit 7 with the list and how \
+            to fix it. `git commit --no-verify` skips it once. \
+            post-checkout, post-merge, post-rewrite: re-render .envagent/targets when the store changed \
+            since the last render; silent when nothing changed; always exit 0 (problems are warnings).
+            """)
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "pre-commit, post-checkout, post-merge or post-rewrite.") var name: String
+    @Argument(parsing: .allUnrecognized, help: "The arguments git passes to the hook.") var arguments: [String] = []
+
+    func validate() throws {
+        guard HookScripts.names.contains(name) else {
+            throw ValidationError("unknown hook '\(name)': expected one of \(HookScripts.names.joined(separator: ", "))")
+        }
+    }
+
+    func run() throws {
+        if name == "pre-commit" { return try preCommit() }
+        // post-checkout's third argument is 0 for a file checkout: HEAD did not move.
+        if name == "post-checkout" && arguments.count >= 3 && arguments[2] == "0" { return }
+        do {
+            guard let results = try global.operations().refreshTargetsIfStoreChanged() else { return }
+            for result in results {
+                switch result.outcome {
+                case .written: Console.err("EnvAgent: rendered \(result.output) (\(result.environment), \(result.secrets) secret\(result.secrets == 1 ? "" : "s"))")
+                case .unchanged: break
+                case .skipped: Console.err("EnvAgent: skipped \(result.output) (\(result.environment)): \(result.message ?? "")")
+                case .failed: Console.err("EnvAgent: warning: \(result.output) not rendered: \(result.message ?? "")")
+                }
+            }
+        } catch let error as AgentError {
+            Console.err("EnvAgent \(name): warning: render targets not refreshed: \(error.message)")
+        } catch {
+            Console.err("EnvAgent \(name): warning: render targets not refreshed: \(error)")
+        }
+    }
+
+    /// Fail-closed: an internal error blocks the commit too, saying so and how to skip.
+    private func preCommit() throws {
+        let indexPath = FileIO.environment("GIT_INDEX_FILE").flatMap { $0.isEmpty ? nil : $0 }
+        let report: Operations.PreCommitReport
+        do {
+            report = try global.operations().preCommitCheck(indexPath: indexPath)
+        } catch let error as AgentError {
+            var failure = error
+            failure.message = "EnvAgent pre-commit could not check the staged changes: \(error.message)"
+            failure.hint = (error.hint.map { $0 + "; " } ?? "") + "after fixing it, commit again (or skip the check once with `git commit --no-verify`)"
+            Console.report(failure, json: global.json)
+            throw ExitCode(error.kind.exitCode)
+        }
+        if let warning = report.targetsWarning {
+            Console.err("EnvAgent pre-commit: warning: \(warning) (checked .env names only)")
+        }
+        if let reason = report.coverage.skippedReason, report.files > 0 {
+            Console.err("EnvAgent pre-commit: value scan skipped (\(reason)); checked file names and identity keys only")
+        }
+        guard let error = report.blockingError else { return }
+        if global.json {
+            Console.err(error.envelopeJSON())
+            throw ExitCode(error.kind.exitCode)
+        }
+        let shown = report.findings.prefix(12)
+        let width = min(48, shown.map(\.location.count).max() ?? 0)
+        Console.err("EnvAgent pre-commit: commit blocked — the staged changes would leak secrets:")
+        for finding in shown {
+            Console.err("  \(finding.location.padding(to: width))  \(finding.what)")
+        }
+        if report.findings.count > shown.count {
+            Console.err("  … and \(report.findings.count - shown.count) more (`agent hook pre-commit --json` lists all)")
+        }
+        Console.err("Nothing was committed. How to fix:")
+        for step in Operations.PreCommitReport.fixSteps { Console.err("  - \(step)") }
+        throw ExitCode(error.kind.exitCode)
+    }
+}
+
+extension String {
+    func padding(to width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}

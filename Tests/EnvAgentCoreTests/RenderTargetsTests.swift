@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+@testable import EnvAgentCore
+
+@Suite struct RenderTargetsTests {
+    func parse(_ text: String) throws -> RenderTargets { try RenderTargets.parse(Array(text.utf8)) }
+
+    @Test func parsesEveryFieldAndDefaults() throws {
+        let config = try parse("""
+            # comment
+            ; another
+            [target app]
+            environment = dev
+            output = ./config//.env
+            names = DATABASE_URL, OPENAI_KEY
+            format = sh
+            mode = 0640
+            on-change = systemctl reload app
+
+            [target ci]
+            environment=ci
+            output=/run/app/env
+            """)
+        #expect(config.targets.count == 2)
+        let app = config.targets[0]
+        #expect(app.name == "app" && app.environment == "dev" && app.output == "config/.env")
+        #expect(app.names == ["DATABASE_URL", "OPENAI_KEY"] && app.format == .sh && app.mode == 0o640)
+        #expect(app.onChange == "systemctl reload app" && app.line == 3)
+        let ci = config.targets[1]
+        #expect(ci.names.isEmpty && ci.format == .env && ci.mode == 0o600 && ci.onChange == nil && ci.output == "/run/app/env")
+        #expect(config.isOutput("config/.env") && !config.isOutput(".env"))
+        #expect(try parse("").targets.isEmpty)
+    }
+
+    /// Each malformed file fails `invalid_request` naming the line of the problem.
+    @Test(arguments: [
+        ("[target a]\nenvironment = dev\noutput = .env\nmode = 999\n", 4, "mode"),
+        ("environment = dev\n", 1, "before any [target"),
+        ("[target a]\nenvironment = dev\n\noutput = .env\nformat = yaml\n", 5, "format"),
+        ("[target a]\noutput = .env\n", 1, "no environment"),
+        ("[target a]\nenvironment = dev\noutput = ../.env\n", 3, ".."),
+        ("[target a]\nenvironment = dev\noutput = .envagent/x\n", 3, ".envagent"),
+        ("[target a]\nenvironment = dev\noutput = .env\ncolour = red\n", 4, "unknown key"),
+        ("[target a]\nenvironment = dev\nenvironment = prod\n", 3, "twice"),
+        ("[target a]\nenvironment = dev\noutput = .env\n[target b]\nenvironment = prod\noutput = .env\n", 4, "like target 'a'"),
+        ("[target a]\nenvironment = dev\noutput = .env\nnames = all X\n", 4, "all"),
+        ("[app]\n", 1, "expected [target NAME]"),
+        ("[target a]\nenvironment = dev\noutput .env\n", 3, "KEY = VALUE"),
+    ])
+    func reportsTheLine(text: String, line: Int, mentions: String) {
+        do {
+            _ = try parse(text)
+            Issue.record("parsed: \(text)")
+        } catch let error as AgentError {
+            #expect(error.kind == .invalidRequest)
+            #expect(error.message.hasPrefix(".envagent/targets line \(line): "), "\(error.message)")
+            #expect(error.message.contains(mentions), "\(error.message)")
+        } catch {
+            Issue.record("\(error)")
+        }
+    }
+
+    /// The scripts `agent hooks install` writes are the files shipped in hooks/, byte for byte.
+    @Test func embeddedHookScriptsAreTheShippedFiles() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for name in HookScripts.names {
+            let path = root.appendingPathComponent("hooks/\(name)").path
+            let shipped = try String(contentsOfFile: path, encoding: .utf8)
+            #expect(shipped == HookScripts.script(name), "hooks/\(name) differs from HookScripts")
+            #expect(FileManager.default.isExecutableFile(atPath: path), "hooks/\(name) is not executable")
+            #expect(try run("/bin/sh", ["-n", path]).status == 0)
+        }
+    }
+}
