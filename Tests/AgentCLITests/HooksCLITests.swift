@@ -21,8 +21,10 @@ import Testing
         try box.write(".env\n", to: ".gitignore")
         try box.git("add", "app.py", ".gitignore")
         try box.git("commit", "-qm", "app")
+        try box.git("config", "--unset", "merge.envagent.driver") // as in a fresh clone
         let installed = try box.agent("hooks", "install")
         #expect(installed.status == 0, "\(installed.stderr)")
+        #expect(try box.git("config", "merge.envagent.driver").stdout.contains("merge-driver %O %A %B %P"))
         return box
     }
 

@@ -16,13 +16,16 @@ struct HooksCommand: ParsableCommand {
             discussion: """
                 Honours core.hooksPath. A hook that is already there is kept as NAME.envagent-chained and \
                 run first (its failure stops the commit); `agent hooks uninstall` puts it back. All or \
-                nothing: a conflict changes no hook.
+                nothing: a conflict changes no hook. Also registers the key-level merge driver in the                 repository config (as `agent setup-merge` does).
                 """)
         @OptionGroup var global: GlobalOptions
         @Flag(help: "Replace an EnvAgent hook that was edited by hand.") var force = false
 
         func execute() throws {
-            let changes = try global.operations().installHooks(force: force)
+            let operations = try global.operations()
+            let changes = try operations.installHooks(force: force)
+            // The same install wires the key-level merge driver for `git pull` / `git merge`.
+            try operations.setupMergeDriver(executable: FileIO.executablePath())
             if global.json { return try Console.json(changes) }
             for change in changes {
                 let what = switch change.action {
