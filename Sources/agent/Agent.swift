@@ -16,7 +16,7 @@ struct Agent: ParsableCommand {
             GetCommand.self, ListCommand.self, DeleteCommand.self, EnvsCommand.self,
             RenderCommand.self, RunCommand.self, ImportCommand.self, HistoryCommand.self,
             RecipientsCommand.self, RotateCommand.self, VerifyCommand.self,
-            SyncCommand.self, ResolveCommand.self, SetupMergeCommand.self, MergeDriverCommand.self,
+            SyncCommand.self, WatchCommand.self, ResolveCommand.self, SetupMergeCommand.self, MergeDriverCommand.self,
             HooksCommand.self, HookCommand.self, ScanCommand.self,
         ]
     )

@@ -8,7 +8,7 @@ import Glibc
 /// built binary and the git CLI.
 @Suite struct SyncTests {
     /// A bare remote and clones of it, all in one sandbox (one identity).
-    struct Team {
+    struct Team: Sendable {
         let box: Sandbox
         let remote: String
 
@@ -221,5 +221,70 @@ final class SilentListener: Sendable {
     deinit {
         shutdown(socket, Int32(SHUT_RDWR))
         close(socket)
+    }
+}
+
+/// `agent watch` against a real remote: a pushed change reaches the target, a dead remote
+/// leaves it intact, SIGTERM stops the agent.
+@Suite struct WatchTests {
+    @Test func watchRendersPushedChangesAndSurvivesADeadRemote() throws {
+        let team = try SyncTests.Team()
+        try team.box.write("""
+            [target app]
+            environment = dev
+            output = app.env
+            names = A B
+            on-change = echo changed >> on-change.log
+
+            """, to: ".envagent/targets")
+        #expect(try team.box.git("add", ".envagent/targets").status == 0)
+        #expect(try team.box.git("commit", "-qm", "render targets").status == 0)
+        #expect(try team.agent(team.box.repo, "sync").status == 0)
+        let server = try team.clone("server")
+        #expect(try team.agent(server, "render", "--targets").status == 0)
+        let target = server + "/app.env"
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "A='value-a-000000'\nB='value-b-111111'\n")
+
+        let watch = Process()
+        watch.executableURL = URL(fileURLWithPath: agentBinary)
+        watch.arguments = ["watch", "--interval", "1", "--pull-only", "--timeout", "5"]
+        watch.currentDirectoryURL = URL(fileURLWithPath: server)
+        watch.environment = team.box.environment.merging(ProcessInfo.processInfo.environment.filter { $0.key == "PATH" }) { $1 }
+            .filter { !$0.value.isEmpty }
+        let log = Pipe()
+        watch.standardError = log
+        watch.standardOutput = FileHandle.nullDevice
+        try watch.run()
+        defer { if watch.isRunning { watch.terminate() } }
+
+        func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if condition() { return true }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            return condition()
+        }
+        #expect(try team.agent(team.box.repo, "update", "A", stdin: "pushed-while-watching").status == 0)
+        #expect(try team.agent(team.box.repo, "sync").status == 0)
+        let expected = "A='pushed-while-watching'\nB='value-b-111111'\n"
+        #expect(waitFor(10) { (try? String(contentsOfFile: target, encoding: .utf8)) == expected })
+        #expect(waitFor(5) { (try? String(contentsOfFile: server + "/on-change.log", encoding: .utf8)) == "changed\n" })
+        #expect((try FileManager.default.attributesOfItem(atPath: target)[.posixPermissions] as? Int) == 0o600)
+
+        // The remote disappears: the file stays, the agent logs bad_gateway and keeps running.
+        try FileManager.default.moveItem(atPath: team.remote, toPath: team.remote + ".away")
+        Thread.sleep(forTimeInterval: 3)
+        #expect(watch.isRunning)
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == expected)
+        #expect(try String(contentsOfFile: server + "/on-change.log", encoding: .utf8) == "changed\n")
+
+        watch.terminate() // SIGTERM: stops between cycles
+        #expect(waitFor(10) { !watch.isRunning })
+        #expect(watch.terminationStatus == 0)
+        let output = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(output.contains("bad_gateway") && output.contains("stopping"), "\(output)")
+        #expect(output.contains("rewritten=app.env") || output.contains("rewritten: app.env") || output.contains("app.env"))
+        #expect(!output.contains("pushed-while-watching"))
     }
 }

@@ -1,0 +1,109 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `agent watch`: a long-running loop that syncs every interval and keeps the configured render
+/// targets current, running each target's on-change command after its file was rewritten.
+extension Operations {
+    public enum WatchEvent: Sendable {
+        case synced(SyncResult)
+        case rendered([TargetResult])
+        case onChange(target: String, command: String, status: Int32)
+        case failed(AgentError, retryInSeconds: Int)
+        case reloaded
+        case stopping(signal: Int32)
+    }
+
+    /// Runs until SIGTERM or SIGINT, which are honoured between cycles (a sync in progress
+    /// finishes first). SIGHUP re-reads the targets file and re-renders. A failing remote or a
+    /// bad commit never removes a rendered file (targets are only ever replaced atomically by a
+    /// complete rendering); the loop logs the error and retries with exponential backoff up to
+    /// ten times the interval.
+    public func watch(interval: Int, remote: String, options: TransferOptions, pullOnly: Bool,
+                      events: (WatchEvent) -> Void) throws {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
+        // Blocked, so they wait for `sigtimedwait` between cycles instead of killing a sync.
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+        var failures = 0
+        var forceRender = true
+        while true {
+            do {
+                let result = try sync(remote: remote, options: options, pullOnly: pullOnly)
+                events(.synced(result))
+                failures = 0
+                let rendered = forceRender ? try renderAllTargetsIfConfigured() : try refreshTargetsIfStoreChanged()
+                forceRender = false
+                if let rendered, !rendered.isEmpty {
+                    events(.rendered(rendered))
+                    for target in rendered where target.outcome == .written {
+                        if let command = target.onChange {
+                            events(.onChange(target: target.target, command: command, status: Self.runShell(command)))
+                        }
+                    }
+                }
+            } catch let error as AgentError {
+                failures += 1
+                let delay = min(interval * (1 << min(failures - 1, 4)), interval * 10)
+                events(.failed(error, retryInSeconds: delay))
+                if let signal = Self.wait(seconds: delay, for: signals) {
+                    if signal == SIGHUP { forceRender = true; events(.reloaded); continue }
+                    events(.stopping(signal: signal))
+                    return
+                }
+                continue
+            }
+            if let signal = Self.wait(seconds: interval, for: signals) {
+                if signal == SIGHUP { forceRender = true; events(.reloaded); continue }
+                events(.stopping(signal: signal))
+                return
+            }
+        }
+    }
+
+    /// Every target when a targets file exists (nil otherwise).
+    private func renderAllTargetsIfConfigured() throws -> [TargetResult]? {
+        guard try renderTargets() != nil else { return nil }
+        return try renderAllTargets()
+    }
+
+    /// Sleeps up to `seconds`; returns the signal of `set` that arrived meanwhile, if any.
+    static func wait(seconds: Int, for set: sigset_t) -> Int32? {
+        var set = set
+        var remaining = timespec(tv_sec: seconds, tv_nsec: 0)
+        var info = siginfo_t()
+        while true {
+            let started = TransferContext.now()
+            let signal = sigtimedwait(&set, &info, &remaining)
+            if signal > 0 { return signal }
+            guard errno == EINTR else { return nil } // EAGAIN: the time is up
+            let left = Double(remaining.tv_sec) - (TransferContext.now() - started)
+            if left <= 0 { return nil }
+            remaining = timespec(tv_sec: Int(left), tv_nsec: Int((left - Double(Int(left))) * 1e9))
+        }
+    }
+
+    /// Runs `command` with `/bin/sh -c` and waits; the child gets default signal handling and an
+    /// empty signal mask. Returns its exit status (127 when it could not start).
+    static func runShell(_ command: String) -> Int32 {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t(), defaults = sigset_t()
+        sigemptyset(&empty)
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGHUP, SIGALRM, SIGPIPE] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var pid = pid_t()
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup(command), nil]
+        defer { argv.forEach { free($0) } }
+        guard posix_spawn(&pid, "/bin/sh", nil, &attributes, argv, environ) == 0 else { return 127 }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        // WIFEXITED / WEXITSTATUS
+        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+}
