@@ -458,6 +458,129 @@ def bench_post_checkout_noop(root, dotenv_1k):
 
 # --------------------------------------------------------------------------- main
 
+def bench_sync(root, dotenv_1k):
+    """`agent sync` of one local change against one remote change (fetch, key-level merge, push)
+    vs `git pull --no-rebase && git push` of the same situation on a plain repository."""
+    remote = os.path.join(root, "sync-remote.git")
+    git(root, "init", "-q", "--bare", "-b", "main", remote)
+    seed = os.path.join(root, "sync-seed")
+    new_store(seed, dotenv_1k)
+    git(seed, "remote", "add", "origin", "file://" + remote)
+    run([AGENT, "sync", "--store", seed])
+    clones = []
+    for name in ("sync-a", "sync-b"):
+        path = os.path.join(root, name)
+        git(root, "clone", "-q", "file://" + remote, path)
+        git(path, "config", "user.name", "Bench Mark")
+        git(path, "config", "user.email", "bench@example.com")
+        clones.append(path)
+    # The same situation for git: a plain repository holding the same 1,000-line file.
+    plain_remote = os.path.join(root, "sync-plain.git")
+    git(root, "init", "-q", "--bare", "-b", "main", plain_remote)
+    plain_seed = os.path.join(root, "sync-plain-seed")
+    plain_repo_like(seed, plain_seed)
+    git(plain_seed, "remote", "add", "origin", "file://" + plain_remote)
+    git(plain_seed, "push", "-q", "origin", "main")
+    plain = []
+    for name in ("plain-a", "plain-b"):
+        path = os.path.join(root, name)
+        git(root, "clone", "-q", "file://" + plain_remote, path)
+        git(path, "config", "user.name", "Bench Mark")
+        git(path, "config", "user.email", "bench@example.com")
+        plain.append(path)
+    rng = random.Random(SEED + 7)
+    lines = secrets_blob(seed).split(b"\n")[:-1]
+
+    def agent_once(i):
+        a, b = clones
+        x, y = rng.sample(range(1000), 2)
+        run([AGENT, "update", secret_name(x), "--store", a], stdin_bytes=random_value(rng).encode())
+        run([AGENT, "sync", "--store", a])                                    # the remote change
+        run([AGENT, "update", secret_name(y), "--store", b], stdin_bytes=random_value(rng).encode())
+        t0 = time.perf_counter()
+        run([AGENT, "sync", "--store", b])
+        dt = time.perf_counter() - t0
+        run([AGENT, "sync", "--store", a])                                    # untimed catch-up
+        return dt
+
+    def git_once(i):
+        a, b = plain
+        x, y = sorted(rng.sample(range(0, 1000, 4), 2))                      # never adjacent lines
+        for repo, n in ((a, x), (b, y)):
+            new = lines[n][:-20] + bytes(rng.choice(b"ABCDEFGHIJ") for _ in range(20))
+            run(["sed", "-i", f"{n + 1}s|.*|{new.decode()}|", os.path.join(repo, "secrets")])
+            git(repo, "commit", "-qam", f"update line {n}")
+        git(a, "push", "-q", "origin", "main")
+        t0 = time.perf_counter()
+        timed_steps = [(["git", "-C", b, "pull", "--no-rebase", "--no-edit", "-q", "origin", "main"], {}),
+                       (["git", "-C", b, "push", "-q", "origin", "main"], {})]
+        for argv, kw in timed_steps:
+            run(argv, **kw)
+        dt = time.perf_counter() - t0
+        git(a, "pull", "--no-rebase", "--no-edit", "-q", "origin", "main")   # untimed catch-up
+        return dt
+
+    ta, tb, ratios = pairs(PAIRS, agent_once, git_once, warmup=1)
+    assert (run([AGENT, "render", "--store", clones[0]], out=subprocess.PIPE).stdout
+            == run([AGENT, "render", "--store", clones[1]], out=subprocess.PIPE).stdout)
+    report("sync-1", "git pull+push", ta, tb, ratios, 1.0)
+
+
+def bench_convergence(root, dotenv_1k, clones=8, updates=25):
+    """8 clones × 25 updates each, every update followed by `agent sync`, all clones at once;
+    reports the wall time until every clone holds every update, and the push retries."""
+    import json
+    import threading
+    remote = os.path.join(root, "conv-remote.git")
+    git(root, "init", "-q", "--bare", "-b", "main", remote)
+    seed = os.path.join(root, "conv-seed")
+    new_store(seed, dotenv_1k)
+    git(seed, "remote", "add", "origin", "file://" + remote)
+    run([AGENT, "sync", "--store", seed])
+    paths = []
+    for c in range(clones):
+        path = os.path.join(root, f"conv-{c}")
+        git(root, "clone", "-q", "file://" + remote, path)
+        paths.append(path)
+    retries = [0] * clones
+    errors = []
+
+    def worker(c):
+        try:
+            for u in range(updates):
+                name = secret_name(c * updates + u)      # distinct secrets per clone
+                run([AGENT, "update", name, "--store", paths[c]], stdin_bytes=f"clone{c}-update{u}".encode())
+                out = run([AGENT, "sync", "--json", "--store", paths[c]], out=subprocess.PIPE).stdout
+                retries[c] += json.loads(out)["attempts"] - 1
+        except Exception as e:  # reported below; the benchmark fails
+            errors.append(e)
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(c,)) for c in range(clones)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    for path in paths:                                   # everyone pulls the last pushes
+        run([AGENT, "sync", "--store", path])
+    elapsed = time.perf_counter() - t0
+    renders = {run([AGENT, "render", "--store", p], out=subprocess.PIPE).stdout for p in paths}
+    if len(renders) != 1:
+        for p in paths:
+            log(f"    {p}: HEAD {git(p, 'rev-parse', 'HEAD', out=subprocess.PIPE).stdout.decode().strip()}")
+        log(f"    remote: {git(remote, 'rev-parse', 'main', out=subprocess.PIPE).stdout.decode().strip()}")
+    assert len(renders) == 1, "clones did not converge"
+    final = renders.pop().decode()
+    for c in range(clones):
+        for u in range(updates):
+            assert f"{secret_name(c * updates + u)}='clone{c}-update{u}'" in final
+    print(f"{'convergence-8x25':<16} {clones} clones x {updates} updates+syncs in parallel: "
+          f"{elapsed:.1f} s to converge ({clones * updates} updates, {sum(retries)} push retries, "
+          f"{elapsed / (clones * updates) * 1e3:.0f} ms per update)  (reported, no target)", flush=True)
+
+
 def main():
     global ENV
     if not AGENT or not os.access(AGENT, os.X_OK):
@@ -498,6 +621,8 @@ def main():
             ("render-sealed-1k", lambda: bench_render_sealed(root, dotenv_1k)),
             ("hook-pre-commit", lambda: bench_pre_commit(root, dotenv_1k)),
             ("post-checkout-noop", lambda: bench_post_checkout_noop(root, dotenv_1k)),
+            ("sync-1", lambda: bench_sync(root, dotenv_1k)),
+            ("convergence-8x25", lambda: bench_convergence(root, dotenv_1k)),
             (f"growth-{GROWTH_UPDATES}", lambda: bench_growth(root, dotenv_1k)),
         ]
         for name, step in steps:

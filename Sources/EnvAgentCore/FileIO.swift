@@ -148,6 +148,19 @@ public enum FileIO {
         return names
     }
 
+    /// Runs `body` holding an exclusive `flock` on `path` (created 0600), released when it
+    /// returns or the process dies.
+    public static func withExclusiveLock<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw AgentError.internal("cannot open \(path): \(errnoMessage())") }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw AgentError.internal("cannot lock \(path): \(errnoMessage())") }
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+
     /// Removes a file; false when it did not exist or could not be removed.
     @discardableResult
     public static func remove(_ path: String) -> Bool { unlink(path) == 0 }

@@ -33,6 +33,7 @@ final class TransferContext {
     /// Why the transport failed, when a callback knows better than libgit2's message.
     var failure: AgentError?
     var rejected: [(reference: String, status: String)] = []
+    var accepted: [String] = []
 
     init(options: TransferOptions, remoteName: String, url: String) {
         self.options = options
@@ -83,8 +84,60 @@ extension GitRepository {
         }
     }
 
+    /// Publishes `commit` as `branchRef` on remote `name` only if the remote branch is still
+    /// `expected` (nil: absent). Returns false when it moved (someone pushed meanwhile).
+    ///
+    /// Over the network the server's receive-pack checks the old value. libgit2's own local
+    /// transport (paths, file://) does not: it force-writes the ref, so two racing pushes could
+    /// silently drop one. For a local remote the objects are therefore pushed to a private
+    /// temporary ref, and the branch is moved by compare-and-swap in the remote repository.
+    public func pushBranch(remote name: String, branchRef: String, commit: ObjectID, expecting expected: ObjectID?,
+                           options: TransferOptions) throws -> Bool {
+        guard let path = Self.localPath(of: try remoteURL(name)) else {
+            return try push(remote: name, refspecs: ["\(branchRef):\(branchRef)"], options: options)
+        }
+        let incoming = "refs/envagent/incoming/\(Crypto.base64(try Crypto.randomBytes(12), variant: .urlSafeNoPadding))"
+        // The branch holds `commit` or (after a local write meanwhile) a descendant of it, so
+        // pushing it carries every object `commit` needs.
+        guard try push(remote: name, refspecs: ["\(branchRef):\(incoming)"], options: options) else { return false }
+        guard let target = try GitRepository.open(path, search: false) else {
+            throw AgentError(.badGateway, "the remote '\(name)' is unreachable: there is no repository at \(path)")
+        }
+        defer { try? target.deleteReference(incoming) }
+        return try target.moveReference(branchRef, to: commit, expecting: expected, logMessage: "agent: push")
+    }
+
+    /// Runs `body` holding an advisory lock in a local remote's folder, so agents syncing with
+    /// the same local remote take turns instead of starving each other's pushes (the branch is
+    /// still moved by compare-and-swap for writers that do not take it). Network remotes, and
+    /// local ones that cannot be written, run `body` unlocked.
+    public func withRemoteLock<T>(_ name: String, _ body: () throws -> T) throws -> T {
+        guard let path = Self.localPath(of: try remoteURL(name)), FileIO.isDirectory(path),
+              access(path, W_OK) == 0 else { return try body() }
+        return try FileIO.withExclusiveLock(path + "/envagent-sync.lock", body)
+    }
+
+    /// The file-system path of a local remote URL (a path or file://), nil for a network URL.
+    static func localPath(of url: String) -> String? {
+        if url.hasPrefix("file://") { return String(url.dropFirst("file://".count)) }
+        if url.contains("://") { return nil }
+        // scp-like `host:path` is SSH; a path may contain ':' only after a '/'.
+        if let colon = url.firstIndex(of: ":"), !url[..<colon].contains("/") { return nil }
+        return url
+    }
+
+    public func deleteReference(_ name: String) throws {
+        var ref: OpaquePointer?
+        let rc = git_reference_lookup(&ref, pointer, name)
+        if rc == Libgit2.notFound { return }
+        try Libgit2.check(rc, "git_reference_lookup")
+        defer { git_reference_free(ref) }
+        try Libgit2.check(git_reference_delete(ref), "git_reference_delete")
+    }
+
     /// Pushes `refspecs` to remote `name`. Returns false when the remote rejected the update as
-    /// not a fast-forward (someone pushed meanwhile); other rejections throw `bad_gateway`.
+    /// not a fast-forward or while its branch was locked (someone pushed meanwhile); other
+    /// rejections throw `bad_gateway`.
     public func push(remote name: String, refspecs: [String], options: TransferOptions) throws -> Bool {
         var fastForward = true
         try withRemote(name, options) { remote, context, callbacks in
@@ -98,13 +151,19 @@ extension GitRepository {
             }
             // libgit2 may return 0 although the server refused a reference.
             if let rejection = context.rejected.first {
-                if rejection.status.contains("fast-forward") || rejection.status.contains("fetch first") {
+                // Someone pushed first, or is pushing right now (the remote's ref is locked).
+                let status = rejection.status.lowercased()
+                if status.contains("fast-forward") || status.contains("fetch first") || status.contains("lock") {
                     fastForward = false
                     return 0
                 }
                 context.failure = AgentError(.badGateway, "the remote '\(name)' rejected \(rejection.reference): \(rejection.status)",
                                              hint: "check the remote's branch protection and your push rights")
                 return -1
+            }
+            // Only a reference the remote confirmed counts as pushed; anything else is retried.
+            if rc == 0, !refspecs.allSatisfy({ spec in context.accepted.contains(String(spec.split(separator: ":").last ?? "")) }) {
+                fastForward = false
             }
             return rc
         }
@@ -118,8 +177,7 @@ extension GitRepository {
                             _ body: (OpaquePointer, TransferContext, git_remote_callbacks) throws -> Int32) throws {
         let url = try remoteURL(name)
         if url.hasPrefix("https://") { try Libgit2.loadCertificateAuthorities() }
-        let localPath = url.hasPrefix("file://") ? String(url.dropFirst("file://".count)) : (url.contains("://") ? nil : url)
-        if let localPath, !localPath.contains(":") || localPath.hasPrefix("/"), !FileIO.isDirectory(localPath) {
+        if let localPath = Self.localPath(of: url), !FileIO.isDirectory(localPath) {
             throw AgentError(.badGateway, "the remote '\(name)' is unreachable: there is no repository at \(localPath)",
                              hint: "nothing local was lost; check the path (`git remote -v`) and run `agent sync` again")
         }
@@ -138,9 +196,9 @@ extension GitRepository {
         callbacks.push_transfer_progress = { _, _, _, payload in TransferCallbacks.context(payload).checkDeadline() }
         callbacks.pack_progress = { _, _, _, payload in TransferCallbacks.context(payload).checkDeadline() }
         callbacks.push_update_reference = { reference, status, payload in
-            if let status {
-                TransferCallbacks.context(payload).rejected.append((reference.map { String(cString: $0) } ?? "?", String(cString: status)))
-            }
+            let context = TransferCallbacks.context(payload)
+            let name = reference.map { String(cString: $0) } ?? "?"
+            if let status { context.rejected.append((name, String(cString: status))) } else { context.accepted.append(name) }
             return 0
         }
         let rc = try withExtendedLifetime(context) {

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Sync through an ordinary git remote: fetch, merge key by key, push; retry when the push is
 /// rejected because someone pushed meanwhile.
 extension Operations {
@@ -13,7 +17,7 @@ extension Operations {
         public var changed: [String]
     }
 
-    public static let syncAttempts = 10
+    public static let syncAttempts = 32
 
     /// `agent sync`. With `pullOnly` nothing is pushed. A conflict throws `merge_conflict`
     /// (nothing pushed, the merge state kept for `resolve`).
@@ -21,42 +25,57 @@ extension Operations {
                      pullOnly: Bool = false) throws -> SyncResult {
         let repository = store.repository
         let branchRef = try currentBranch()
-        let branch = String(branchRef.dropFirst("refs/heads/".count))
-        let tracking = "refs/remotes/\(remote)/\(branch)"
         var pulled: Set<String> = []
         for attempt in 1...Self.syncAttempts {
-            try repository.fetch(remote: remote, refspecs: ["+\(branchRef):\(tracking)"], options: options)
-            let theirs = try repository.referenceTarget(tracking)
-            var action = "up-to-date"
-            let local: ObjectID? = try store.withWriteLock {
-                let ours = try store.snapshot().commit
-                guard let theirs, theirs != ours else { return ours }
-                if let ours, try repository.isDescendant(ours, of: theirs) { return ours }
-                let before = try store.snapshot()
-                let moved: ObjectID
-                let behind = try ours.map { try repository.isDescendant(theirs, of: $0) } ?? true
-                if behind {
-                    moved = try fastForward(branchRef, from: ours, to: theirs)
-                    action = "fast-forward"
-                } else {
-                    moved = try merge(branchRef, ours: ours!, theirs: theirs, remote: remote, decisions: [:])
-                    action = "merged"
-                }
-                pulled.formUnion(try changedNames(from: before, to: store.snapshot()))
-                return moved
+            let landed = try repository.withRemoteLock(remote) {
+                try syncCycle(remote: remote, branchRef: branchRef, options: options, pullOnly: pullOnly,
+                              attempt: attempt, pulled: &pulled)
             }
-            let result = { (action: String) in
-                SyncResult(remote: remote, branch: branch, action: action, commit: local?.hex, attempts: attempt,
-                           changed: pulled.sorted())
-            }
-            if pullOnly || local == nil || local == theirs { return result(action) }
-            if try repository.push(remote: remote, refspecs: ["\(branchRef):\(branchRef)"], options: options) {
-                _ = try? repository.moveReference(tracking, to: local!, expecting: theirs, logMessage: "agent: push")
-                return result(action == "up-to-date" ? "pushed" : action)
-            }
+            if let landed { return landed }
+            // Someone pushed first: back off a random while (growing) so racing clones spread out.
+            usleep(UInt32.random(in: 5_000...(20_000 * UInt32(min(attempt, 10)))))
         }
         throw AgentError(.badGateway, "the remote '\(remote)' kept moving: the push was rejected \(Self.syncAttempts) times",
                          hint: "nothing local was lost; run `agent sync` again")
+    }
+
+    /// One fetch–merge–push cycle; nil when the push was rejected (retry).
+    private func syncCycle(remote: String, branchRef: String, options: TransferOptions, pullOnly: Bool,
+                           attempt: Int, pulled: inout Set<String>) throws -> SyncResult? {
+        let repository = store.repository
+        let branch = String(branchRef.dropFirst("refs/heads/".count))
+        let tracking = "refs/remotes/\(remote)/\(branch)"
+        try repository.fetch(remote: remote, refspecs: ["+\(branchRef):\(tracking)"], options: options)
+        let theirs = try repository.referenceTarget(tracking)
+        var action = "up-to-date"
+        var changed = pulled
+        let local: ObjectID? = try store.withWriteLock {
+            let ours = try store.snapshot().commit
+            guard let theirs, theirs != ours else { return ours }
+            if let ours, try repository.isDescendant(ours, of: theirs) { return ours }
+            let before = try store.snapshot()
+            let moved: ObjectID
+            if try ours.map({ try repository.isDescendant(theirs, of: $0) }) ?? true {
+                moved = try fastForward(branchRef, from: ours, to: theirs)
+                action = "fast-forward"
+            } else {
+                moved = try merge(branchRef, ours: ours!, theirs: theirs, remote: remote, decisions: [:])
+                action = "merged"
+            }
+            changed.formUnion(try changedNames(from: before, to: store.snapshot()))
+            return moved
+        }
+        pulled = changed
+        let result = { (action: String) in
+            SyncResult(remote: remote, branch: branch, action: action, commit: local?.hex, attempts: attempt,
+                       changed: changed.sorted())
+        }
+        guard !pullOnly, let local, local != theirs else { return result(action) }
+        guard try repository.pushBranch(remote: remote, branchRef: branchRef, commit: local, expecting: theirs, options: options) else {
+            return nil
+        }
+        _ = try? repository.moveReference(tracking, to: local, expecting: theirs, logMessage: "agent: push")
+        return result(action == "up-to-date" ? "pushed" : action)
     }
 
     /// `refs/heads/…` of HEAD; `invalid_request` on a detached HEAD.

@@ -72,14 +72,6 @@ public final class Store {
     /// Serialises agent writers of this repository (an advisory `flock`, released if the
     /// process dies). Compare-and-swap still guards against writers that do not take it.
     func withWriteLock<T>(_ body: () throws -> T) throws -> T {
-        let path = repository.gitDirectory + "envagent.lock"
-        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw AgentError.internal("cannot open \(path): \(FileIO.errnoMessage())") }
-        defer { close(fd) }
-        while flock(fd, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw AgentError.internal("cannot lock \(path): \(FileIO.errnoMessage())") }
-        }
-        defer { flock(fd, LOCK_UN) }
-        return try body()
+        try FileIO.withExclusiveLock(repository.gitDirectory + "envagent.lock", body)
     }
 }
