@@ -68,7 +68,8 @@ extension Operations {
     /// keeps its old ciphertext.
     func write(_ requests: [WriteRequest], mode: WriteMode, environment: String,
                existing reportExisting: (Set<String>) -> Void = { _ in },
-               committed reportCommit: (ObjectID?) -> Void = { _ in }) throws -> [(line: SecretLine, changed: Bool)] {
+               committed reportCommit: (ObjectID?) -> Void = { _ in },
+               message customMessage: ((_ changedNames: [String]) -> String)? = nil) throws -> [(line: SecretLine, changed: Bool)] {
         try Validation.environment(environment)
         guard Set(requests.map(\.name)).count == requests.count else {
             throw AgentError(.invalidRequest, "a secret name is given twice in one write")
@@ -135,7 +136,9 @@ extension Operations {
             secrets.upsert(contentsOf: newLines)
             files[StoreFormat.secretsPath(environment)] = secrets.serialized()
             let message: String
-            if requests.count == 1 {
+            if let customMessage {
+                message = customMessage(changedNames)
+            } else if requests.count == 1 {
                 message = "\(existing.isEmpty ? "create" : "update") \(requests[0].name) (\(environment))"
             } else {
                 message = "import \(changedNames.count) secret\(changedNames.count == 1 ? "" : "s") (\(environment))"
