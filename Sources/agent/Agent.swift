@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Agent: ParsableCommand {
+struct Agent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent",
         abstract: "An encrypted secrets store inside your git repository.",
@@ -15,6 +15,7 @@ struct Agent: ParsableCommand {
             CreateCommand.self, UpdateCommand.self, SetCommand.self,
             GetCommand.self, ListCommand.self, DeleteCommand.self, EnvsCommand.self,
             RenderCommand.self, RunCommand.self, ImportCommand.self, HistoryCommand.self,
+            ServeCommand.self, TokensCommand.self,
         ]
     )
 }
