@@ -29,6 +29,8 @@ final class GroupCommitWriter: Service, Sendable {
 
     private struct Queue {
         var jobs: [Job] = []
+        /// Jobs taken by the writer and not answered yet.
+        var inFlight = 0
         var waiter: CheckedContinuation<Void, Never>?
         var closed = false
     }
@@ -58,8 +60,8 @@ final class GroupCommitWriter: Service, Sendable {
         }
     }
 
-    /// Requests waiting for the writer (tests use it to line up a batch).
-    var pendingCount: Int { queue.withLock { $0.jobs.count } }
+    /// Requests waiting for the writer or being written (tests use it to line up a batch).
+    var outstanding: (queued: Int, writing: Int) { queue.withLock { ($0.jobs.count, $0.inFlight) } }
 
     var batchCounters: (batches: Int, requests: Int) { counters.withLock { $0 } }
 
@@ -79,7 +81,7 @@ final class GroupCommitWriter: Service, Sendable {
         while true {
             let taken = queue.withLock { queue -> [Job]? in
                 if !queue.jobs.isEmpty {
-                    defer { queue.jobs = [] }
+                    defer { queue.inFlight += queue.jobs.count; queue.jobs = [] }
                     return queue.jobs
                 }
                 return queue.closed ? [] : nil
@@ -113,6 +115,7 @@ final class GroupCommitWriter: Service, Sendable {
             await withGracefulShutdownHandler {
                 while let jobs = await next() {
                     await process(jobs)
+                    queue.withLock { $0.inFlight -= jobs.count }
                 }
             } onGracefulShutdown: { [self] in
                 close()
