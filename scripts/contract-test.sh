@@ -63,11 +63,12 @@ masked() {
     python3 - "$base" "$token" <<'PY'
 import json, sys, urllib.request
 request = urllib.request.Request(sys.argv[1] + "/v1/environments/dev/secrets", headers={"Authorization": "Bearer " + sys.argv[2]})
-print([s["masked_value"] for s in json.load(urllib.request.urlopen(request)) if s["name"] == "OPENAI_KEY"][0])
+print([s["masked_value"] for s in json.load(urllib.request.urlopen(request)) if s["name"] == "CLI_CHECK"][0])
 PY
 }
-masked >/dev/null   # fills the server's masked-list cache for this commit
-printf %s "sk-proj-from-the-cli-zyxwvut-456" | "$agent" update OPENAI_KEY --store "$work/repo" >/dev/null
+printf %s "sk-proj-from-the-cli-abcdefg-123" | "$agent" set CLI_CHECK --store "$work/repo" >/dev/null
+[[ "$(masked)" == "sk-pro••••123" ]] || { echo "contract: CLI create not visible through the API (got $(masked))" >&2; exit 1; }
+printf %s "sk-proj-from-the-cli-zyxwvut-456" | "$agent" update CLI_CHECK --store "$work/repo" >/dev/null
 [[ "$(masked)" == "sk-pro••••456" ]] || { echo "contract: CLI update not visible through the API (got $(masked))" >&2; exit 1; }
 
 kill "$server_pid"
