@@ -47,7 +47,7 @@ public struct APIServer: Sendable {
     /// the socket path) once the server accepts connections.
     public init(options: ServerOptions, logger: Logger,
                 onListening: @escaping @Sendable (String) -> Void = { _ in }) throws {
-        let access = try StoreAccess(path: options.storePath, identitySource: options.identitySource)
+        let access = try StoreAccess(path: options.storePath, identitySource: options.identitySource, logger: logger)
         let authenticator = try Authenticator(tokens: options.tokens, storeID: access.storeID)
         let limiter = options.rateLimit.flatMap { rate in
             rate > 0 ? RateLimiter(rate: rate, burst: options.burst ?? rate * 2) : nil

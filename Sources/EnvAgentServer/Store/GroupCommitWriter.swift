@@ -1,4 +1,5 @@
 import EnvAgentCore
+import Logging
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
@@ -33,16 +34,37 @@ final class GroupCommitWriter: Service, Sendable {
         var inFlight = 0
         var waiter: CheckedContinuation<Void, Never>?
         var closed = false
+        /// Set by the idle timer: nothing arrived for `idleBeforePacking`.
+        var idleSignal = false
     }
 
+    private enum Wake { case jobs([Job]), idle, closed }
+
+    /// Packing (libgit2 has no gc; see `GitRepository+Pack`) costs about a third of a commit per
+    /// commit, spent mostly on delta compression of the secrets files. Under load it is deferred:
+    /// the server packs when it has been idle for `idleBeforePacking` (nothing queued), so a pack
+    /// never stalls the requests queued behind it. Under load without any pause it packs the
+    /// loose objects (without the whole-repository repack) every `packEveryCommitsUnderLoad`
+    /// commits, which bounds the loose objects a burst leaves (a few hundred MB at most).
+    static let idleBeforePacking = Duration.milliseconds(250)
+    static let packEveryCommitsUnderLoad = 4096
+
+    /// How long a writer that woke up for fewer requests than its last batch waits for the
+    /// rest of the clients (their previous answers are on the way): bigger batches, fewer commits.
+    static let lingerLimit = Duration.milliseconds(2)
+    static let lingerStep = Duration.microseconds(200)
+
     private let operations: Confined<Operations>
+    private let logger: Logger
     private let queue = Mutex(Queue())
     private let thread = NIOThreadPool(numberOfThreads: 1)
     /// Commits attempted and requests they carried (for the log and tests).
     private let counters = Mutex<(batches: Int, requests: Int)>((0, 0))
 
-    init(operations: consuming sending Operations) {
+    init(operations: consuming sending Operations, logger: Logger) {
+        operations.store.packsAfterCommit = false
         self.operations = Confined(operations)
+        self.logger = logger
     }
 
     // MARK: Requests
@@ -76,20 +98,37 @@ final class GroupCommitWriter: Service, Sendable {
         waiter?.resume()
     }
 
-    /// Everything queued, waiting for at least one job; nil once closed and drained.
-    private func next() async -> [Job]? {
+    /// Waits for requests and takes everything queued (counted in flight); `.idle` when
+    /// `idleAfter` passes with nothing queued; `.closed` once closed and drained.
+    private func next(idleAfter: Duration?) async -> Wake {
+        queue.withLock { $0.idleSignal = false }
+        let timer = idleAfter.map { delay in
+            Task { [self] in
+                try? await Task.sleep(for: delay)
+                guard !Task.isCancelled else { return }
+                let waiter = queue.withLock { queue -> CheckedContinuation<Void, Never>? in
+                    queue.idleSignal = true
+                    defer { queue.waiter = nil }
+                    return queue.waiter
+                }
+                waiter?.resume()
+            }
+        }
+        defer { timer?.cancel() }
         while true {
-            let taken = queue.withLock { queue -> [Job]? in
+            let wake = queue.withLock { queue -> Wake? in
                 if !queue.jobs.isEmpty {
                     defer { queue.inFlight += queue.jobs.count; queue.jobs = [] }
-                    return queue.jobs
+                    return .jobs(queue.jobs)
                 }
-                return queue.closed ? [] : nil
+                if queue.closed { return .closed }
+                if queue.idleSignal { return .idle }
+                return nil
             }
-            if let taken { return taken.isEmpty ? nil : taken }
+            if let wake { return wake }
             await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
                 let ready = queue.withLock { queue -> Bool in
-                    if !queue.jobs.isEmpty || queue.closed { return true }
+                    if !queue.jobs.isEmpty || queue.closed || queue.idleSignal { return true }
                     queue.waiter = waiter
                     return false
                 }
@@ -113,9 +152,25 @@ final class GroupCommitWriter: Service, Sendable {
         thread.start()
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
-                while let jobs = await next() {
-                    await process(jobs)
-                    queue.withLock { $0.inFlight -= jobs.count }
+                var lastBatch = 0
+                var commitsSincePack = 0
+                loop: while true {
+                    switch await next(idleAfter: commitsSincePack > 0 ? Self.idleBeforePacking : nil) {
+                    case .closed:
+                        break loop
+                    case .idle:
+                        await pack(consolidating: true)
+                        commitsSincePack = 0
+                    case .jobs(var jobs):
+                        jobs += await linger(have: jobs.count, expect: lastBatch)
+                        lastBatch = jobs.count
+                        commitsSincePack += await process(jobs)
+                        queue.withLock { $0.inFlight -= jobs.count }
+                        if commitsSincePack >= Self.packEveryCommitsUnderLoad {
+                            await pack(consolidating: false)
+                            commitsSincePack = 0
+                        }
+                    }
                 }
             } onGracefulShutdown: { [self] in
                 close()
@@ -130,8 +185,44 @@ final class GroupCommitWriter: Service, Sendable {
         try? await thread.shutdownGracefully()
     }
 
-    /// Splits `jobs` (in arrival order) into runs that can share a commit and writes each.
-    private func process(_ jobs: [Job]) async {
+    /// Waits up to `lingerLimit` for more requests while fewer than `expect` are at hand;
+    /// returns the ones that came (already counted in flight).
+    private func linger(have: Int, expect: Int) async -> [Job] {
+        guard have < expect else { return [] }
+        var more: [Job] = []
+        let deadline = ContinuousClock.now + Self.lingerLimit
+        while have + more.count < expect, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: Self.lingerStep)
+            more += queue.withLock { queue in
+                defer { queue.inFlight += queue.jobs.count; queue.jobs = [] }
+                return queue.jobs
+            }
+        }
+        return more
+    }
+
+    /// Packs loose objects when they have piled up; the whole-repository repack only when
+    /// `consolidating` (the writer is idle) or when packs pile up under sustained load.
+    private func pack(consolidating: Bool) async {
+        let start = ContinuousClock.now
+        let packs = consolidating ? nil : Int.max
+        let result = await onWriterThread { operations -> AgentError? in
+            do { try operations.store.packIfNeeded(consolidatingAt: packs); return nil } catch { return AgentError.wrapping(error) }
+        }
+        if case .success(let error?) = result {
+            logger.error("packing failed", metadata: ["error": .string(error.message)])
+        }
+        let elapsed = ContinuousClock.now - start
+        if elapsed > .milliseconds(1) {
+            logger.info("packed loose objects", metadata: ["ms": .string(FrontMiddleware.milliseconds(elapsed)),
+                                                           "idle": .stringConvertible(consolidating)])
+        }
+    }
+
+    /// Splits `jobs` (in arrival order) into runs that can share a commit and writes each;
+    /// returns the number of commits attempted.
+    private func process(_ jobs: [Job]) async -> Int {
+        var commits = 0
         var index = 0
         while index < jobs.count {
             switch jobs[index] {
@@ -145,6 +236,7 @@ final class GroupCommitWriter: Service, Sendable {
                     }
                 }
                 count(batch: 1)
+                commits += 1
                 reply.resume(returning: result.flatMap { $0 })
                 index += 1
             case .write(let environment, let mode, _, _):
@@ -156,10 +248,14 @@ final class GroupCommitWriter: Service, Sendable {
                     index += 1
                 }
                 let requests = run.map(\.request)
+                let start = ContinuousClock.now
                 let results = await onWriterThread { operations in
                     operations.writeBatch(requests, mode: mode, environment: environment)
                 }
                 count(batch: run.count)
+                commits += 1
+                logger.debug("group commit", metadata: ["requests": .stringConvertible(run.count),
+                                                        "ms": .string(FrontMiddleware.milliseconds(ContinuousClock.now - start))])
                 switch results {
                 case .success(let results):
                     for (item, result) in zip(run, results) { item.reply.resume(returning: result) }
@@ -168,6 +264,7 @@ final class GroupCommitWriter: Service, Sendable {
                 }
             }
         }
+        return commits
     }
 
     private func count(batch size: Int) {

@@ -1,4 +1,5 @@
 import EnvAgentCore
+import Logging
 import NIOPosix
 
 /// How the server reaches the store. Reads run on NIO's blocking thread pool with one of a few
@@ -13,14 +14,14 @@ final class StoreAccess: Sendable {
     /// Opens the store at `path` (nil: the repository containing the current directory) once
     /// per handle. Fails like the CLI would: `not_found` without a store, `upgrade_required`
     /// for a newer format.
-    init(path: String?, identitySource: IdentitySource, readerCount: Int = 3) throws {
+    init(path: String?, identitySource: IdentitySource, logger: Logger, readerCount: Int = 3) throws {
         func open() throws -> Operations {
             Operations(store: try Store.open(path: path), identitySource: identitySource)
         }
         let first = try open()
         storeID = try first.store.snapshot().requireHeader().storeID
         readers = [Confined(first)] + (try (1..<max(1, readerCount)).map { _ in Confined(try open()) })
-        writer = GroupCommitWriter(operations: try open())
+        writer = GroupCommitWriter(operations: try open(), logger: logger)
     }
 
     /// Runs a blocking read on the thread pool with a free repository handle.
