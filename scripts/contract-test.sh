@@ -47,9 +47,10 @@ base="$(sed -n 's/^agent: serving //p' "$work/serve.log" | head -1)"
 echo "contract: schemathesis $schemathesis_version against $base (all checks, at most $examples examples per operation)"
 
 status=0
-schemathesis --config-file "$root/scripts/schemathesis.toml" run "$base/openapi.yaml" \
+# From the work folder: schemathesis keeps a cache (.schemathesis/) in its current directory.
+(cd "$work" && schemathesis --config-file "$root/scripts/schemathesis.toml" run "$base/openapi.yaml" \
     --checks all --max-examples "$examples" -H "Authorization: Bearer $token" \
-    --no-color --request-timeout 30 >"$work/schemathesis.log" 2>&1 || status=$?
+    --no-color --request-timeout 30) >"$work/schemathesis.log" 2>&1 || status=$?
 # The summary and any failure, not the per-phase progress.
 sed -n '/^=* FAILURES =*$/,$p;/^=* SUMMARY =*$/,$p' "$work/schemathesis.log" | awk '!seen[$0]++' | tail -60
 if [[ $status -ne 0 ]]; then
