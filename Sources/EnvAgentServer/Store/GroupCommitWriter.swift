@@ -96,6 +96,7 @@ final class GroupCommitWriter: Service, Sendable {
         }
         if !accepted { job.fail(AgentError(.internalError, "the server is shutting down")) }
         waiter?.resume()
+        logger.debug("write queued", metadata: ["accepted": .stringConvertible(accepted)])
     }
 
     /// Waits for requests and takes everything queued (counted in flight); `.idle` when
