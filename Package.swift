@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -6,11 +6,19 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "agent", targets: ["agent"]),
+        .executable(name: "agent-serve", targets: ["agent-serve"]),
         .library(name: "EnvAgentCore", targets: ["EnvAgentCore"]),
+        .library(name: "EnvAgentServer", targets: ["EnvAgentServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The HTTP API. Hummingbird's default traits (swift-configuration, full Foundation) are
+        // not needed and only add build time.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -31,11 +39,33 @@ let package = Package(
             name: "EnvAgentCore",
             dependencies: ["CLibgit2", "CSodium", "CAgentShims"]
         ),
+        .target(
+            name: "EnvAgentServer",
+            dependencies: [
+                "EnvAgentCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "agent",
             dependencies: [
                 "EnvAgentCore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // `agent serve` execs this: the HTTP stack stays out of every other command's start-up.
+        .executableTarget(
+            name: "agent-serve",
+            dependencies: [
+                "EnvAgentCore",
+                "EnvAgentServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -49,7 +79,17 @@ let package = Package(
         ),
         .testTarget(
             name: "AgentCLITests",
-            dependencies: ["agent", "TestSupport"]
+            dependencies: ["agent", "agent-serve", "TestSupport"]
+        ),
+        .testTarget(
+            name: "EnvAgentServerTests",
+            dependencies: [
+                "EnvAgentServer", "TestSupport", "agent", "agent-serve",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -11,7 +11,7 @@ Environment:
   AGENT_BIN      agent binary (required; run.sh sets it)
   BENCH_QUICK=1  fewer pairs and a 200-update growth benchmark (smoke run)
   BENCH_PAIRS=N  override the pair count
-  BENCH_ONLY=a,b run only the benchmarks whose names start with a or b
+  BENCH_ONLY=a,b run only the benchmarks whose names start with a or b (`core`: all but api-*)
   BENCH_TMPDIR   where the temporary repositories go (default: system temp dir)
   BENCH_KEEP=1   keep the temporary directory
 """
@@ -26,6 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import json
+import re
+import urllib.request
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 PAIRS = int(os.environ.get("BENCH_PAIRS", "5" if QUICK else "21"))
@@ -33,6 +36,10 @@ IMPORT_PAIRS = int(os.environ.get("BENCH_PAIRS", "5" if QUICK else "15"))
 GROWTH_UPDATES = 200 if QUICK else 1000
 RSS_RUNS = 3 if QUICK else 7
 SEED = 20261126
+API_PATCH_SECONDS = 8 if QUICK else 30
+API_LIST_SECONDS = 5 if QUICK else 10
+API_BASELINE_RUNS = 11 if QUICK else 31
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 AGENT = os.environ.get("AGENT_BIN")
 RNG = random.Random(SEED)
@@ -455,6 +462,165 @@ def bench_post_checkout_noop(root, dotenv_1k):
     assert os.stat(env_file).st_mtime_ns == before   # never rewritten
     report("post-checkout-noop", "git rev-parse", ta, tb, ratios, 3.0)
 
+# --------------------------------------------------------------------------- HTTP API (issue 6)
+
+class Server:
+    """`agent serve` on an ephemeral loopback port; its log goes to a file."""
+
+    def __init__(self, store, state, logfile):
+        self.log = open(logfile, "w+")
+        self.proc = subprocess.Popen([AGENT, "serve", "--store", store, "--state-dir", state,
+                                      "--listen", "127.0.0.1:0", "--rate-limit", "0"],
+                                     env=ENV, stdout=subprocess.DEVNULL, stderr=self.log)
+        deadline = time.time() + 30
+        self.base = None
+        while time.time() < deadline and self.base is None:
+            if self.proc.poll() is not None:
+                raise RuntimeError("agent serve exited: " + open(logfile).read())
+            match = re.search(r"^agent: serving (http://\S+)$", open(logfile).read(), re.M)
+            if match:
+                self.base = match.group(1)
+            else:
+                time.sleep(0.05)
+        if self.base is None:
+            raise RuntimeError("agent serve did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        code = self.proc.wait(timeout=60)
+        if code != 0:
+            raise RuntimeError(f"agent serve exited {code} on SIGTERM")
+
+
+def wrk(args):
+    r = run(["wrk", *args], out=subprocess.PIPE)
+    return r.stdout.decode()
+
+
+def wrk_seconds(text):
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
+
+
+def parse_wrk(out):
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    p50 = wrk_seconds(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = wrk_seconds(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return rps, total, p50, p99, int(non2xx.group(1)) if non2xx else 0, errors.group(1) if errors else ""
+
+
+def sequential(argv_for, runs, stdin_for=None):
+    """Median seconds of `runs` sequential processes (after one unmeasured run)."""
+    times = []
+    for i in range(-1, runs):
+        t0 = time.perf_counter()
+        run(argv_for(i), stdin_bytes=stdin_for(i) if stdin_for else None)
+        if i >= 0:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def api_store(root, name, dotenv):
+    store = os.path.join(root, name)
+    new_store(store, dotenv)
+    state = os.path.join(root, name + "-state")
+    os.makedirs(state, mode=0o700)
+    token = run([AGENT, "tokens", "create", "--scope", "write", "--store", store, "--state-dir", state],
+                out=subprocess.PIPE).stdout.decode().strip()
+    return store, state, token
+
+
+def bench_api_patch(root, dotenv_1k):
+    store, state, token = api_store(root, "api-patch-store", dotenv_1k)
+    rng = random.Random(SEED + 3)
+    # Baseline, same run, same store: sequential `agent update` processes.
+    update = sequential(lambda i: [AGENT, "update", secret_name(rng.randrange(1000)), "--store", store],
+                        API_BASELINE_RUNS, lambda i: f"baseline-{i}-{random_value(rng)}".encode())
+    logs = os.path.join(root, "wrk-patch-logs")
+    os.makedirs(logs)
+    commits_before = int(git(store, "rev-list", "--count", "HEAD", out=subprocess.PIPE).stdout)
+    server = Server(store, state, os.path.join(root, "api-patch-server.log"))
+    try:
+        out = wrk(["-t16", "-c16", f"-d{API_PATCH_SECONDS}s", "--timeout", "10s", "--latency",
+                   "-s", os.path.join(HERE, "wrk-patch.lua"), server.base, "--", token, "1000", "16", logs])
+    finally:
+        server.stop()
+    rps, total, p50, p99, non2xx, errors = parse_wrk(out)
+    packs = re.findall(r"idle=(\w+) ms=([\d.]+) \[EnvAgentServer\] packed loose objects", open(os.path.join(root, "api-patch-server.log")).read())
+    # Zero lost updates: every secret holds the last value its client wrote (the last one sent,
+    # if that one was still in flight when wrk stopped, else the last one answered 200).
+    final = json.loads(run([AGENT, "render", "--format", "json", "--store", store], out=subprocess.PIPE).stdout)
+    initial = dict(line.rstrip("\n").split("=", 1) for line in open(dotenv_1k))
+    lost, checked, answered = [], 0, 0
+    for name in sorted(os.listdir(logs)):
+        last_sent, last_ok = {}, {}
+        for line in open(os.path.join(logs, name)):
+            parts = line.split()
+            if parts[0] == "S":
+                last_sent[parts[1]] = parts[2]
+            elif parts[1] == "200":
+                last_ok[parts[2]] = parts[3]
+                answered += 1
+        for secret, sent in last_sent.items():
+            checked += 1
+            if last_ok.get(secret) == sent:
+                allowed = {sent}                                        # answered: must be there
+            else:
+                allowed = {sent, last_ok.get(secret, initial[secret])}  # in flight when wrk stopped
+            if final[secret] not in allowed:
+                lost.append(secret)
+    fsck = subprocess.run(["git", "-C", store, "fsck", "--strict", "--no-progress"], env=ENV,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    commits = int(git(store, "rev-list", "--count", "HEAD", out=subprocess.PIPE).stdout) - commits_before
+    ratio = rps * update
+    p99_ratio = p99 / update
+    ok = ratio >= 20 and p99_ratio <= 5 and not lost and fsck.returncode == 0 and non2xx == 0
+    RESULTS.append(("api-patch-1k", ok))
+    print(f"{'api-patch-1k':<16} api {rps:8.1f} req/s  p50 {p50 * 1e3:.1f} ms  p99 {p99 * 1e3:.1f} ms  "
+          f"baseline(agent update) {update * 1e3:.1f} ms = {1 / update:.1f}/s  "
+          f"ratio {ratio:5.1f}x  target >= 20x; p99/update {p99_ratio:.2f}  target <= 5; "
+          f"lost {len(lost)} of {checked}; fsck {'clean' if fsck.returncode == 0 else 'FAILED'}  {'PASS' if ok else 'FAIL'}",
+          flush=True)
+    log(f"    [api-patch-1k] wrk -t16 -c16 {API_PATCH_SECONDS}s: {total} requests, {answered} answered 200, "
+        f"non-2xx {non2xx}, socket errors: {errors or 'none'}; {commits} commits "
+        f"({answered / max(commits, 1):.1f} updates per commit)")
+    pack_seconds = sum(float(ms) for _, ms in packs) / 1e3
+    amortized = answered / (API_PATCH_SECONDS + pack_seconds)
+    log(f"    [api-patch-1k] counting the deferred packing too: {answered} updates in {API_PATCH_SECONDS} s + "
+        f"{pack_seconds:.1f} s of packing = {amortized:.0f} updates/s = {amortized * update:.1f}x sequential agent update")
+    log(f"    [api-patch-1k] packing, deferred while busy: " + (", ".join(
+        f"{float(ms):.0f} ms ({'after the run, idle' if idle == 'true' else 'under load'})" for idle, ms in packs) or "none"))
+    if lost:
+        log(f"    [api-patch-1k] LOST: {lost[:10]}")
+    if fsck.returncode != 0:
+        log(fsck.stdout.decode(errors="replace"))
+
+
+def bench_api_list(root, dotenv_1k):
+    store, state, token = api_store(root, "api-list-store", dotenv_1k)
+    listing = sequential(lambda i: [AGENT, "list", "--store", store], API_BASELINE_RUNS)
+    server = Server(store, state, os.path.join(root, "api-list-server.log"))
+    try:
+        url = server.base + "/v1/environments/dev/secrets"
+        request = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
+        body = json.load(urllib.request.urlopen(request))
+        assert len(body) == 1000 and all("••••" in s["masked_value"] for s in body), len(body)
+        out = wrk(["-t2", "-c16", f"-d{API_LIST_SECONDS}s", "--latency", "-H", "Authorization: Bearer " + token, url])
+    finally:
+        server.stop()
+    rps, total, p50, p99, non2xx, errors = parse_wrk(out)
+    ratio = rps * listing
+    ok = ratio >= 50 and non2xx == 0
+    RESULTS.append(("api-list-1k", ok))
+    print(f"{'api-list-1k':<16} api {rps:8.1f} req/s  p50 {p50 * 1e3:.2f} ms  p99 {p99 * 1e3:.2f} ms  "
+          f"baseline(agent list) {listing * 1e3:.1f} ms = {1 / listing:.1f}/s  ratio {ratio:6.1f}x  target >= 50x  "
+          f"{'PASS' if ok else 'FAIL'}", flush=True)
+    log(f"    [api-list-1k] wrk -t2 -c16 {API_LIST_SECONDS}s: {total} requests, non-2xx {non2xx}, "
+        f"socket errors: {errors or 'none'}; {len(json.dumps(body)) / 1024:.0f} KiB per response")
+
 
 # --------------------------------------------------------------------------- main
 
@@ -624,9 +790,12 @@ def main():
             ("sync-1", lambda: bench_sync(root, dotenv_1k)),
             ("convergence-8x25", lambda: bench_convergence(root, dotenv_1k)),
             (f"growth-{GROWTH_UPDATES}", lambda: bench_growth(root, dotenv_1k)),
+            ("api-patch-1k", lambda: bench_api_patch(root, dotenv_1k)),
+            ("api-list-1k", lambda: bench_api_list(root, dotenv_1k)),
         ]
         for name, step in steps:
-            if only and not any(name.startswith(o) for o in only):
+            # `core` selects every benchmark but the HTTP API ones.
+            if only and not any(name.startswith(o) or (o == "core" and not name.startswith("api")) for o in only):
                 continue
             log(f"  {name} ...")
             if name == "render-10k":

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine (as root) and runs every test: unit, store and CLI tests
-# against real git repositories, libgit2 and libsodium.
+# against real git repositories, libgit2 and libsodium; API tests against a live server; and the
+# API contract test (schemathesis from PyPI against `agent serve` and openapi.yaml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -10,6 +11,7 @@ if ! python3 -c 'import dotenv' 2>/dev/null; then
         || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-dotenv >/dev/null
 fi
 swift build --build-tests 2>&1 | grep -v "^\[" || true
+bash scripts/contract-test.sh .build/debug/agent
 swift test --skip-build 2>&1 | tee /tmp/envagent-test.log | grep -vE "^(◇|↳|✔ Test [a-zA-Z]+\(\) passed)" || true
 # The pipe above hides swift test's exit code; read the verdict from its own closing line.
 grep -qE "^✔ Test run with [0-9]+ tests? .* passed" /tmp/envagent-test.log

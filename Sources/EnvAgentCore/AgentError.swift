@@ -96,12 +96,13 @@ public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
         return Envelope(status: kind.httpStatus, message: message, errors: errors, type: kind.rawValue)
     }
 
-    /// The envelope as one line of JSON, keys in the documented order.
-    public func envelopeJSON() -> String {
+    /// The envelope as one line of JSON, keys in the documented order. `status` overrides the
+    /// kind's HTTP status (the API's 405 for a wrong method is an `invalid_request`).
+    public func envelopeJSON(status: Int? = nil) -> String {
         let errors = envelope.errors.map { detail in
             "{\"loc\":[\(detail.loc.map(JSONText.quoted).joined(separator: ","))],\"msg\":\(JSONText.quoted(detail.msg)),\"type\":\(JSONText.quoted(detail.type))}"
         }
-        return "{\"status\":\(kind.httpStatus),\"message\":\(JSONText.quoted(message)),\"errors\":[\(errors.joined(separator: ","))],\"type\":\"\(kind.rawValue)\"}"
+        return "{\"status\":\(status ?? kind.httpStatus),\"message\":\(JSONText.quoted(message)),\"errors\":[\(errors.joined(separator: ","))],\"type\":\"\(kind.rawValue)\"}"
     }
 }
 

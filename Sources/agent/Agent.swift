@@ -18,6 +18,7 @@ struct Agent: ParsableCommand {
             RecipientsCommand.self, RotateCommand.self, VerifyCommand.self,
             SyncCommand.self, WatchCommand.self, ResolveCommand.self, SetupMergeCommand.self, MergeDriverCommand.self,
             HooksCommand.self, HookCommand.self, ScanCommand.self,
+            ServeCommand.self, TokensCommand.self,
         ]
     )
 }

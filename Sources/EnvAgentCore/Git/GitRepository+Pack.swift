@@ -16,10 +16,11 @@ extension GitRepository {
 
     private var objectsDirectory: String { gitDirectory + "objects" }
 
-    /// Called after each agent commit (under the store's write lock).
-    func packLooseObjectsIfNeeded() throws {
+    /// Called after each agent commit (under the store's write lock). `consolidateAt`: how many
+    /// packs trigger the consolidating repack (the HTTP server raises it while it is busy).
+    func packLooseObjectsIfNeeded(consolidateAt: Int = packsPerRepack) throws {
         guard looseFolderCount() >= Self.looseFoldersPerPack else { return }
-        if packFiles().count + 1 >= Self.packsPerRepack {
+        if packFiles().count + 1 >= consolidateAt {
             try repackAll()
         } else {
             try packLooseObjects()

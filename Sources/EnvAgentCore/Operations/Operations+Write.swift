@@ -76,7 +76,8 @@ extension Operations {
     func write(_ requests: [WriteRequest], mode: WriteMode, environment: String,
                existing reportExisting: (Set<String>) -> Void = { _ in },
                writeOnly reportWriteOnly: (Bool) -> Void = { _ in },
-               committed reportCommit: (ObjectID?) -> Void = { _ in }) throws -> [(line: SecretLine, changed: Bool)] {
+               committed reportCommit: (ObjectID?) -> Void = { _ in },
+               message customMessage: ((_ changedNames: [String]) -> String)? = nil) throws -> [(line: SecretLine, changed: Bool)] {
         try Validation.environment(environment)
         guard Set(requests.map(\.name)).count == requests.count else {
             throw AgentError(.invalidRequest, "a secret name is given twice in one write")
@@ -171,7 +172,9 @@ extension Operations {
             secrets.upsert(contentsOf: newLines)
             files[StoreFormat.secretsPath(environment)] = secrets.serialized()
             var summary: String
-            if requests.count == 1, !changedNames.isEmpty {
+            if let customMessage, !changedNames.isEmpty {
+                summary = customMessage(changedNames)
+            } else if requests.count == 1, !changedNames.isEmpty {
                 summary = "\(existing.isEmpty ? "create" : "update") \(requests[0].name) (\(environment))"
             } else if changedNames.isEmpty {
                 summary = "convert write-only values (\(environment))"

@@ -19,6 +19,10 @@ public struct StoreChange {
 /// HEAD's tree (never the index) and published by compare-and-swap of HEAD's branch.
 public final class Store {
     public let repository: GitRepository
+    /// Whether `apply` packs loose objects after its commit when they have piled up. A
+    /// long-running writer (the HTTP server) turns this off and calls `packIfNeeded` itself, so
+    /// that the whole-repository repack waits until it is idle.
+    public var packsAfterCommit = true
     /// How many times a change is rebuilt on a new HEAD after losing a race.
     static let maxAttempts = 64
 
@@ -59,13 +63,22 @@ public final class Store {
                 if try repository.moveReference(snapshot.reference, to: commitID, expecting: snapshot.commit,
                                                 logMessage: "agent: \(change.message)") {
                     try repository.checkout(blobs)
-                    try repository.packLooseObjectsIfNeeded()
+                    if packsAfterCommit { try repository.packLooseObjectsIfNeeded() }
                     return commitID
                 }
                 // Another writer (the git CLI, another machine's push) moved the branch.
                 usleep(UInt32.random(in: 1_000...(5_000 * UInt32(min(attempt + 1, 10)))))
             }
             throw AgentError.internal("the branch kept moving: gave up after \(Self.maxAttempts) attempts")
+        }
+    }
+
+    /// Packs loose objects when they have piled up (what `apply` does after each commit when
+    /// `packsAfterCommit` is on), under the store's write lock. `consolidatingAt` packs, all are
+    /// repacked into one (a cost that grows with the history; the default is `apply`'s).
+    public func packIfNeeded(consolidatingAt packs: Int? = nil) throws {
+        try withWriteLock {
+            try repository.packLooseObjectsIfNeeded(consolidateAt: packs ?? GitRepository.packsPerRepack)
         }
     }
 

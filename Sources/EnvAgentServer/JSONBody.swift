@@ -1,0 +1,92 @@
+import EnvAgentCore
+import HTTPTypes
+import Hummingbird
+import NIOCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A JSON request body, read and checked field by field so that every bad field is reported
+/// with its place (`["body", "value"]`) and a machine type (`missing`, `string_type`,
+/// `extra_forbidden`). What a string may contain (names, env vars, value size and bytes) is
+/// the core's `Validation`, the same rules the CLI applies.
+struct JSONBody {
+    static let maxBytes = 1 << 20
+
+    static let tooLarge = AgentError(.invalidRequest, "the request body is larger than 1 MiB",
+                                     details: [.init(loc: ["body"], msg: "at most 1 MiB", type: "body_too_large")])
+
+    let fields: [String: JSONValue]
+
+    /// Reads the body: `application/json`, at most 1 MiB, a JSON object.
+    static func read(_ request: Request) async throws -> JSONBody {
+        let contentType = request.headers[.contentType] ?? ""
+        let mediaType = contentType.split(separator: ";").first.map { $0.filter { $0 != " " }.lowercased() } ?? ""
+        guard mediaType == "application/json" else {
+            throw AgentError(.invalidRequest, "the request body must be JSON (Content-Type: application/json), not '\(contentType.prefix(100))'",
+                             details: [.init(loc: ["header", "Content-Type"], msg: "expected application/json", type: "content_type")])
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: maxBytes)
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            throw tooLarge
+        }
+        let value: JSONValue
+        do {
+            value = try JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView))
+        } catch {
+            throw AgentError(.invalidRequest, "the request body is not valid JSON",
+                             details: [.init(loc: ["body"], msg: "malformed JSON", type: "json_invalid")])
+        }
+        guard case .object(let fields) = value else {
+            throw AgentError(.validationError, "the request body must be a JSON object",
+                             details: [.init(loc: ["body"], msg: "expected an object", type: "object_type")])
+        }
+        return JSONBody(fields: fields)
+    }
+
+    /// The string fields `required` and `optional`; every missing, mistyped or unknown field is
+    /// one entry of a single `validation_error`.
+    func strings(required: [String], optional: [String] = []) throws -> [String: String] {
+        var out: [String: String] = [:]
+        var problems: [AgentError.Detail] = []
+        for name in required + optional {
+            switch fields[name] {
+            case .none:
+                if required.contains(name) {
+                    problems.append(.init(loc: ["body", name], msg: "field required", type: "missing"))
+                }
+            case .string(let text):
+                out[name] = text
+            case .some:
+                problems.append(.init(loc: ["body", name], msg: "must be a string", type: "string_type"))
+            }
+        }
+        for name in fields.keys.sorted() where !required.contains(name) && !optional.contains(name) {
+            problems.append(.init(loc: ["body", String(name.prefix(100))], msg: "unknown field", type: "extra_forbidden"))
+        }
+        guard problems.isEmpty else {
+            let summary = problems.map { "\($0.loc.joined(separator: ".")): \($0.msg)" }.joined(separator: "; ")
+            throw AgentError(.validationError, "invalid request body: \(summary)", details: problems)
+        }
+        return out
+    }
+}
+
+/// Any JSON value.
+enum JSONValue: Decodable, Sendable {
+    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
+        else if let value = try? container.decode(Double.self) { self = .number(value) }
+        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
+        else { self = .object(try container.decode([String: JSONValue].self)) }
+    }
+}

@@ -1,0 +1,114 @@
+import ArgumentParser
+import EnvAgentCore
+import EnvAgentServer
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `agent serve`, built as its own executable so that the HTTP stack (SwiftNIO, Hummingbird)
+/// does not weigh on the start-up of every other `agent` command; `agent serve` execs it.
+@main
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent serve",
+        abstract: "Serve the store over a local HTTP API (see GET /openapi.yaml).",
+        discussion: """
+            Listens on 127.0.0.1:8787 by default, or on a unix socket (--socket, created 0600). \
+            Requests need a bearer token from `agent tokens create`. One log line per request on \
+            stderr (never a value or a token). SIGTERM/SIGINT stop it gracefully: queued writes \
+            are committed first.
+            """)
+
+    @Option(help: ArgumentHelp("The store's git repository (default: the one containing the current directory).", valueName: "path"))
+    var store: String?
+
+    @Option(help: ArgumentHelp("Identity file, used when AGENT_IDENTITY and AGENT_IDENTITY_FILE are unset.", valueName: "file"))
+    var identity: String?
+
+    @Option(help: ArgumentHelp("Address to listen on (port 0: any free port).", valueName: "host:port"))
+    var listen = "127.0.0.1:8787"
+
+    @Option(help: ArgumentHelp("Listen on this unix socket instead (created with mode 0600).", valueName: "path"))
+    var socket: String?
+
+    @Flag(help: "Allow a non-loopback --listen address (plain HTTP: put a TLS reverse proxy in front).")
+    var allowRemote = false
+
+    @Option(help: ArgumentHelp("Where API tokens are kept (default: ${XDG_STATE_HOME:-~/.local/state}/envagent).", valueName: "dir"))
+    var stateDir: String?
+
+    @Option(help: ArgumentHelp("Requests per second per token (0: no limit).", valueName: "n"))
+    var rateLimit: Double = 100
+
+    @Option(help: ArgumentHelp("Burst size of the per-token limit (default: twice the rate).", valueName: "n"))
+    var burst: Double?
+
+    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
+    var logLevel = "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level '\(logLevel)'") }
+        guard rateLimit >= 0, (burst ?? 1) >= 1 else { throw ValidationError("--rate-limit must be ≥ 0 and --burst ≥ 1") }
+        if socket == nil {
+            let (host, _) = try Self.parseListen(listen)
+            if !Self.isLoopback(host) && !allowRemote {
+                throw ValidationError("\(host) is not a loopback address; pass --allow-remote to listen on it (and put a TLS reverse proxy in front)")
+            }
+        }
+    }
+
+    func run() async throws {
+        do {
+            let identitySource = IdentitySource.fromEnvironment(flagFile: identity)
+            _ = try identitySource.require()
+            let listenOn: ServerOptions.Listen
+            if let socket {
+                listenOn = .unix(path: socket)
+            } else {
+                let (host, port) = try Self.parseListen(listen)
+                listenOn = .tcp(host: host, port: port)
+                if !Self.isLoopback(host) {
+                    Console.err("warning: listening on \(listen), reachable from other machines. The API speaks plain HTTP: TLS must come from a reverse proxy in front of it.")
+                }
+            }
+            var logger = Logger(label: "envagent.api", factory: { StreamLogHandler.standardError(label: $0) })
+            logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+            let options = ServerOptions(storePath: store, identitySource: identitySource,
+                                        tokens: TokenStore(directory: stateDir ?? TokenStore.defaultDirectory()),
+                                        listen: listenOn, rateLimit: rateLimit, burst: burst)
+            let server = try APIServer(options: options, logger: logger) { address in
+                Console.err("agent: serving \(address.hasPrefix("/") ? "unix:" + address : "http://" + address)")
+            }
+            try await server.application.runService()
+            if let socket { unlink(socket) }
+        } catch let error as AgentError {
+            Console.err("agent: error: \(error.message)")
+            if let hint = error.hint { Console.err("hint: \(hint)") }
+            throw ExitCode(error.kind.exitCode)
+        }
+    }
+
+    /// `host:port`, `[v6]:port` or `:port` (loopback).
+    static func parseListen(_ text: String) throws -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65535).contains(port) else {
+            throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8787")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "127.0.0.1" : host, port)
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}
+
+/// Standard error through its file descriptor (Swift 6 forbids the glibc `stderr` global).
+enum Console {
+    static func err(_ text: String) {
+        var line = text + "\n"
+        line.withUTF8 { buffer in _ = Glibc.write(2, buffer.baseAddress, buffer.count) }
+    }
+}

@@ -1,0 +1,174 @@
+import ArgumentParser
+import EnvAgentCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct TokensCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokens",
+        abstract: "Create, list and revoke bearer tokens for `agent serve`.",
+        discussion: """
+            Tokens are kept outside the repository, in the state folder \
+            (${XDG_STATE_HOME:-~/.local/state}/envagent, mode 0700; tokens.json mode 0600), as a \
+            salted hash only: a token is printed once, when it is created.
+            """,
+        subcommands: [TokensCreateCommand.self, TokensListCommand.self, TokensRevokeCommand.self])
+}
+
+/// Flags of the `tokens` subcommands.
+struct TokenOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The store's git repository (default: the one containing the current directory).", valueName: "path"))
+    var store: String?
+
+    @Option(help: ArgumentHelp("Where API tokens are kept (default: ${XDG_STATE_HOME:-~/.local/state}/envagent).", valueName: "dir"))
+    var stateDir: String?
+
+    @Flag(help: "Print machine-readable JSON; errors as the JSON envelope on stderr.")
+    var json = false
+
+    var tokens: TokenStore { TokenStore(directory: stateDir ?? TokenStore.defaultDirectory()) }
+
+    func storeID() throws -> String {
+        try Store.open(path: store).snapshot().requireHeader().storeID
+    }
+
+    /// Runs `body`, reporting an `AgentError` like every other command.
+    func reporting(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let error as AgentError {
+            Console.report(error, json: json)
+            throw ExitCode(error.kind.exitCode)
+        }
+    }
+}
+
+struct TokensCreateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create", abstract: "Create a token and print it (once).")
+
+    @OptionGroup var options: TokenOptions
+
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("read (masked metadata), write (create/update/delete; implies read), reveal (the decrypted dotenv endpoint). Repeatable.", valueName: "scope"))
+    var scope: [String] = []
+
+    @Option(name: .customLong("env"), parsing: .singleValue, help: ArgumentHelp("Restrict the token to this environment. Repeatable; default: all.", valueName: "name"))
+    var environments: [String] = []
+
+    @Option(help: ArgumentHelp("Lifetime, e.g. 30d, 12h, 90m, 2w (default: no expiry).", valueName: "duration"))
+    var ttl: String?
+
+    @Option(help: ArgumentHelp("A note shown by `agent tokens list`.", valueName: "text"))
+    var label: String?
+
+    func validate() throws {
+        guard !scope.isEmpty else { throw ValidationError("pass at least one --scope read|write|reveal") }
+        for name in scope where TokenScope(rawValue: name) == nil {
+            throw ValidationError("unknown scope '\(name)': use read, write or reveal")
+        }
+        if let ttl, Self.seconds(ttl) == nil { throw ValidationError("--ttl must be a number with a unit s, m, h, d or w (e.g. 30d)") }
+    }
+
+    func run() throws {
+        try options.reporting {
+            let (token, record) = try options.tokens.create(
+                scopes: scope.compactMap(TokenScope.init(rawValue:)), environments: environments,
+                ttlSeconds: ttl.flatMap(Self.seconds), label: label, store: options.storeID(), now: Int64(time(nil)))
+            if options.json {
+                try Console.json(TokenRow(record, includeToken: token))
+            } else {
+                Console.err("token \(record.id) created (\(TokenRow(record).summary)); it is shown only this once:")
+                Console.out(token)
+            }
+        }
+    }
+
+    static func seconds(_ text: String) -> Int64? {
+        guard let unit = text.last, let count = Int64(text.dropLast()), count > 0 else { return nil }
+        let factor: Int64
+        switch unit {
+        case "s": factor = 1
+        case "m": factor = 60
+        case "h": factor = 3600
+        case "d": factor = 86400
+        case "w": factor = 7 * 86400
+        default: return nil
+        }
+        return count.multipliedReportingOverflow(by: factor).overflow ? nil : count * factor
+    }
+}
+
+struct TokensListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List the tokens of the store (never the tokens themselves).")
+
+    @OptionGroup var options: TokenOptions
+
+    func run() throws {
+        try options.reporting {
+            let rows = try options.tokens.list(store: options.storeID()).map { TokenRow($0) }
+            if options.json {
+                try Console.json(rows)
+            } else if rows.isEmpty {
+                Console.err("no tokens; create one with `agent tokens create --scope read`")
+            } else {
+                Console.table(["ID", "SCOPES", "ENVS", "CREATED", "EXPIRES", "LABEL"],
+                              rows.map { [$0.id, $0.scopes.joined(separator: ","), $0.environments.isEmpty ? "*" : $0.environments.joined(separator: ","),
+                                          $0.createdAt, $0.expiresAt.map { $0 + ($0 < Timestamp.now() ? " (expired)" : "") } ?? "never", $0.label ?? ""] })
+            }
+        }
+    }
+}
+
+struct TokensRevokeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "revoke", abstract: "Revoke a token (a running server refuses it at once).")
+
+    @OptionGroup var options: TokenOptions
+
+    @Argument(help: "The token's id (from `agent tokens list`).")
+    var id: String
+
+    func run() throws {
+        try options.reporting {
+            let record = try options.tokens.revoke(id)
+            if options.json {
+                try Console.json(TokenRow(record))
+            } else {
+                Console.err("token \(record.id) revoked")
+            }
+        }
+    }
+}
+
+/// A token as shown: never its hash or salt; the token text only right after `create --json`.
+struct TokenRow: Encodable {
+    var id: String
+    var token: String?
+    var scopes: [String]
+    var environments: [String]
+    var label: String?
+    var createdAt: String
+    var expiresAt: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, token, scopes, environments, label
+        case createdAt = "created_at"
+        case expiresAt = "expires_at"
+    }
+
+    init(_ record: TokenRecord, includeToken token: String? = nil) {
+        id = record.id
+        self.token = token
+        scopes = record.scopes.map(\.rawValue)
+        environments = record.environments
+        label = record.label
+        createdAt = Timestamp.format(record.created)
+        expiresAt = record.expires.map(Timestamp.format)
+    }
+
+    var summary: String {
+        "scopes \(scopes.joined(separator: ",")); environments \(environments.isEmpty ? "all" : environments.joined(separator: ",")); expires \(expiresAt ?? "never")"
+    }
+}
