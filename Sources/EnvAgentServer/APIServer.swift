@@ -58,7 +58,7 @@ public struct APIServer: Sendable {
         SystemRoutes().register(on: router, table: table)
         let v1 = router.group("v1").add(middleware: AuthMiddleware(authenticator: authenticator, limiter: limiter))
         SecretRoutes(access: access).register(on: v1, prefix: "v1", table: table)
-        SystemRoutes().registerSync(on: v1, prefix: "v1", table: table)
+        SystemRoutes().registerSync(on: v1, prefix: "v1", table: table, store: access)
 
         let address: BindAddress
         switch options.listen {

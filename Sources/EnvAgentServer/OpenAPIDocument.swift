@@ -345,21 +345,24 @@ paths:
       operationId: sync
       summary: Synchronise with the git remote
       description: |
-        Scope `write`. This version has no sync feature: the answer is 404 with a message
-        saying so. When it exists, remote failures are 502 `bad_gateway` and timeouts 504
-        `gateway_timeout`.
+        Scope `write` (for every environment: a sync moves the whole store). Runs `agent sync`
+        against the repository's remote `origin`: fetch, key-level merge, push (retried when
+        someone pushed meanwhile). 404 when the repository has no such remote; remote failures
+        are 502 `bad_gateway`, no answer within 30 s is 504 `gateway_timeout`; a secret changed
+        differently on both sides is 409 `merge_conflict` (nothing pushed; finish with
+        `agent resolve`).
       parameters:
         - $ref: "#/components/parameters/ApiVersion"
       responses:
         "200":
-          description: Synchronised (once the sync feature exists).
+          description: Synchronised.
           headers:
             X-Request-Id:
               $ref: "#/components/headers/RequestId"
           content:
             application/json:
               schema:
-                type: object
+                $ref: "#/components/schemas/SyncResult"
         "400":
           $ref: "#/components/responses/InvalidRequest"
         "401":
@@ -374,6 +377,8 @@ paths:
           $ref: "#/components/responses/RateLimited"
         "500":
           $ref: "#/components/responses/InternalError"
+        "409":
+          $ref: "#/components/responses/MergeConflict"
         "502":
           $ref: "#/components/responses/BadGateway"
         "504":
@@ -507,6 +512,28 @@ components:
         recipient_count:
           type: integer
           minimum: 0
+    SyncResult:
+      type: object
+      description: What a sync did (names of changed secrets, never values).
+      required: [remote, branch, action, attempts, changed]
+      additionalProperties: false
+      properties:
+        remote:
+          type: string
+        branch:
+          type: string
+        action:
+          type: string
+          enum: [up-to-date, pushed, fast-forward, merged]
+        commit:
+          type: string
+        attempts:
+          type: integer
+          minimum: 1
+        changed:
+          type: array
+          items:
+            type: string
     ErrorEnvelope:
       type: object
       description: Canonical API error envelope returned by the API.
@@ -552,6 +579,7 @@ components:
             - internal_error
             - bad_gateway
             - gateway_timeout
+            - merge_conflict
   responses:
     InvalidRequest:
       description: Invalid request (malformed JSON, wrong content type, body over 1 MiB, bad header).
@@ -615,6 +643,21 @@ components:
                     const: 404
                   type:
                     const: not_found
+    MergeConflict:
+      description: A secret changed differently here and on the remote; nothing was pushed.
+      headers:
+        X-Request-Id:
+          $ref: "#/components/headers/RequestId"
+      content:
+        application/json:
+          schema:
+            allOf:
+              - $ref: "#/components/schemas/ErrorEnvelope"
+              - properties:
+                  status:
+                    const: 409
+                  type:
+                    const: merge_conflict
     AlreadyExists:
       description: Already exists.
       headers:

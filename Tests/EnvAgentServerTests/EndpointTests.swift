@@ -68,9 +68,21 @@ struct EndpointTests {
             expectEnvelope(try await client.send(.get, "/v1/environments/dev/secrets/db.url", token: write), 404, "not_found",
                            loc: ["path", "name"])
 
-            // Sync does not exist yet: a clear 404.
-            let sync = expectEnvelope(try await client.send(.post, "/v1/sync", token: write), 404, "not_found")
-            #expect((sync["message"] as? String)?.contains("sync is not available") == true)
+            // Sync: without a remote a clear 404; with one, the same sync as `agent sync`.
+            let noRemote = expectEnvelope(try await client.send(.post, "/v1/sync", token: write), 404, "not_found")
+            #expect((noRemote["message"] as? String)?.contains("no remote 'origin'") == true)
+            let remote = fixture.root + "/remote.git"
+            #expect(try fixture.git("init", "-q", "--bare", remote).status == 0)
+            #expect(try fixture.git("remote", "add", "origin", remote).status == 0)
+            let synced = try await client.send(.post, "/v1/sync", token: write)
+            #expect(synced.status == .ok, "\(synced.text)")
+            #expect(synced.jsonObject?["action"] as? String == "pushed")
+            let head = try fixture.git("rev-parse", "HEAD").stdout
+            #expect(try fixture.git("--git-dir", remote, "rev-parse", "main").stdout == head)
+            let limited = try fixture.token([.write], environments: ["dev"])
+            expectEnvelope(try await client.send(.post, "/v1/sync", token: limited), 403, "forbidden")
+            try FileManager.default.moveItem(atPath: remote, toPath: remote + ".away")
+            expectEnvelope(try await client.send(.post, "/v1/sync", token: write), 502, "bad_gateway")
         }
         // Every change is one commit named like the CLI's.
         let log = try fixture.git("log", "--format=%s").stdout

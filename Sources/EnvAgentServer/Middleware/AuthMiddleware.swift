@@ -35,7 +35,7 @@ extension Double {
 
 extension APIRequestContext {
     /// `forbidden` unless the request's token has `scope` (and may touch `environment`).
-    func authorize(_ scope: TokenScope, environment: String? = nil) throws {
+    func authorize(_ scope: TokenScope, environment: String? = nil, requiresAllEnvironments: Bool = false) throws {
         guard let token else {
             throw AgentError(.authenticationFailed, "this endpoint needs a bearer token")
         }
@@ -43,6 +43,10 @@ extension APIRequestContext {
             throw AgentError(.forbidden, "this token lacks the '\(scope.rawValue)' scope (it has: \(token.scopes.map(\.rawValue).joined(separator: ", ")))",
                              details: [.init(loc: ["header", "Authorization"], msg: "needs scope \(scope.rawValue)", type: "insufficient_scope")],
                              hint: "create a token with `agent tokens create --scope \(scope.rawValue)`")
+        }
+        if environment == nil, scope == .write, !token.environments.isEmpty, requiresAllEnvironments {
+            throw AgentError(.forbidden, "this token is limited to some environments; a sync moves the whole store",
+                             details: [.init(loc: ["header", "Authorization"], msg: "needs a token for every environment", type: "environment_forbidden")])
         }
         if let environment, !token.allows(environment: environment) {
             throw AgentError(.forbidden, "this token may not access environment '\(environment.prefix(140))'",

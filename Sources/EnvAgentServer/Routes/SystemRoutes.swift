@@ -3,7 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// Routes outside the store: health, the contract, and sync (not in this version).
+/// Routes outside the secrets: health, the contract, and sync.
 struct SystemRoutes {
     func register(on router: Router<APIRequestContext>, table: RouteTable) {
         table.on(router, "healthz", .get) { _, _ in
@@ -15,12 +15,12 @@ struct SystemRoutes {
         }
     }
 
-    func registerSync(on group: some RouterMethods<APIRequestContext>, prefix: String, table: RouteTable) {
+    func registerSync(on group: some RouterMethods<APIRequestContext>, prefix: String, table: RouteTable,
+                      store: StoreAccess) {
         table.on(group, prefix: prefix, "sync", .post) { _, context in
-            try context.authorize(.write)
-            throw AgentError(.notFound, "sync is not available: this version of agent has no sync feature",
-                             details: [.init(loc: ["path"], msg: "sync is not implemented in this version", type: "not_found")],
-                             hint: "push and pull the store's branch with git")
+            try context.authorize(.write, requiresAllEnvironments: true)
+            let result = try await store.read { try $0.sync(remote: "origin", options: TransferOptions()) }
+            return Responses.json(try Responses.jsonBody(result))
         }
     }
 }
