@@ -20,6 +20,11 @@ enum Libgit2 {
         guard rc == 0 else { throw AgentError.internal("cannot load the system CA certificates (mbedTLS error \(rc))") }
     }
 
+    /// Whether this libgit2 was built with the SSH transport (libssh2).
+    public static var supportsSSH: Bool {
+        (try? ensureInitialized()) != nil && git_libgit2_features() & Int32(GIT_FEATURE_SSH.rawValue) != 0
+    }
+
     static func lastErrorMessage() -> String {
         guard let error = git_error_last(), let message = error.pointee.message else { return "unknown error" }
         return String(cString: message)
