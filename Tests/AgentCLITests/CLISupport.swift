@@ -3,18 +3,7 @@ import TestSupport
 import Testing
 
 /// The built `agent` binary: beside this test bundle in the build folder (or $AGENT_BIN).
-let agentBinary: String = {
-    if let explicit = ProcessInfo.processInfo.environment["AGENT_BIN"] { return explicit }
-    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var folder = URL(fileURLWithPath: exe).deletingLastPathComponent()
-    // Test bundles can sit one level deeper (…/EnvAgentPackageTests.xctest/…).
-    for _ in 0..<3 {
-        let candidate = folder.appendingPathComponent("agent").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        folder = folder.deletingLastPathComponent()
-    }
-    fatalError("agent binary not found next to \(exe); set AGENT_BIN")
-}()
+let agentBinary: String = builtExecutable() ?? { fatalError("agent binary not found next to the test bundle; set AGENT_BIN") }()
 
 typealias Result = ProcessResult
 

@@ -201,13 +201,6 @@ struct EndpointTests {
 
 /// The built `agent` binary (beside the test bundle, or $AGENT_BIN).
 func agentBinaryPath() throws -> String {
-    if let explicit = ProcessInfo.processInfo.environment["AGENT_BIN"] { return explicit }
-    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var folder = URL(fileURLWithPath: exe).deletingLastPathComponent()
-    for _ in 0..<3 {
-        let candidate = folder.appendingPathComponent("agent").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        folder = folder.deletingLastPathComponent()
-    }
-    throw AgentError(.notFound, "agent binary not found next to \(exe); set AGENT_BIN")
+    guard let path = builtExecutable() else { throw AgentError(.notFound, "agent binary not found next to the test bundle; set AGENT_BIN") }
+    return path
 }

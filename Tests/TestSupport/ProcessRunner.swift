@@ -36,3 +36,18 @@ public func runProcess(_ executable: String, _ arguments: [String], cwd: String?
                          stdout: String(decoding: outData, as: UTF8.self),
                          stderr: String(decoding: errData, as: UTF8.self))
 }
+
+/// A product of this package built beside the running test bundle (`agent`, `agent-serve`), or
+/// `$AGENT_BIN` for `agent`; nil when it cannot be found.
+public func builtExecutable(_ name: String = "agent") -> String? {
+    if name == "agent", let explicit = ProcessInfo.processInfo.environment["AGENT_BIN"] { return explicit }
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var folder = URL(fileURLWithPath: exe).deletingLastPathComponent()
+    // Test bundles can sit one level deeper (…/EnvAgentPackageTests.xctest/…).
+    for _ in 0..<3 {
+        let candidate = folder.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        folder = folder.deletingLastPathComponent()
+    }
+    return nil
+}
