@@ -79,7 +79,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AgentCLITests",
-            dependencies: ["agent", "agent-serve", "TestSupport"]
+            dependencies: ["agent", "agent-serve", "EnvAgentCore", "TestSupport"]
         ),
         .testTarget(
             name: "EnvAgentServerTests",

@@ -10,6 +10,12 @@ if ! python3 -c 'import dotenv' 2>/dev/null; then
     python3 -m pip install -q python-dotenv 2>/dev/null \
         || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-dotenv >/dev/null
 fi
+# The ssh:// sync test starts its own sshd on 127.0.0.1 and uses ssh-keygen, ssh-agent, ssh-add.
+if [ ! -x /usr/sbin/sshd ] || ! command -v ssh-agent >/dev/null 2>&1; then
+    echo "test: installing openssh-server openssh-client" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null
+fi
 swift build --build-tests 2>&1 | grep -v "^\[" || true
 bash scripts/contract-test.sh .build/debug/agent
 swift test --skip-build 2>&1 | tee /tmp/envagent-test.log | grep -vE "^(◇|↳|✔ Test [a-zA-Z]+\(\) passed)" || true

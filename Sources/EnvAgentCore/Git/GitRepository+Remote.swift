@@ -267,7 +267,17 @@ private func transferCredentials(_ out: UnsafeMutablePointer<UnsafeMutablePointe
         return GIT_EAUTH.rawValue
     }
     if let keyFile = context.options.sshKeyFile {
+        guard access(keyFile, R_OK) == 0 else {
+            context.failure = AgentError(.badGateway, "cannot read the SSH key file \(keyFile)",
+                                         hint: "pass the private key (not the .pub) with --ssh-key FILE or AGENT_SSH_KEY")
+            return GIT_EAUTH.rawValue
+        }
         return git_credential_ssh_key_new(out, user, nil, keyFile, nil)
+    }
+    guard let socket = FileIO.environment("SSH_AUTH_SOCK"), !socket.isEmpty else {
+        context.failure = AgentError(.badGateway, "no SSH key for the remote '\(context.remoteName)': ssh-agent is not running (SSH_AUTH_SOCK is not set)",
+                                     hint: "pass --ssh-key FILE (or set AGENT_SSH_KEY), or start ssh-agent and ssh-add your key")
+        return GIT_EAUTH.rawValue
     }
     return git_credential_ssh_key_from_agent(out, user)
 }

@@ -2,7 +2,7 @@ import CAgentShims
 import CLibgit2
 
 /// libgit2 initialisation and the single place where its return codes become `AgentError`s.
-enum Libgit2 {
+public enum Libgit2 {
     private static let initialized: Bool = git_libgit2_init() > 0 && envagent_git_configure() == 0
 
     static func ensureInitialized() throws {
