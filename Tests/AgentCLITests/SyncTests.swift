@@ -272,18 +272,56 @@ final class SilentListener: Sendable {
         #expect(waitFor(5) { (try? String(contentsOfFile: server + "/on-change.log", encoding: .utf8)) == "changed\n" })
         #expect((try FileManager.default.attributesOfItem(atPath: target)[.posixPermissions] as? Int) == 0o600)
 
-        // The remote disappears: the file stays, the agent logs bad_gateway and keeps running.
-        try FileManager.default.moveItem(atPath: team.remote, toPath: team.remote + ".away")
+        // A teammate pushes a broken commit (a ciphertext that does not open): the file stays as it
+        // was, the on-change command does not run, the agent logs the error and keeps running.
+        let secretsFile = team.box.repo + "/.envagent/dev/secrets"
+        let goodSecrets = try String(contentsOfFile: secretsFile, encoding: .utf8)
+        let broken = goodSecrets.split(separator: "\n").map { line in
+            line.hasPrefix("B ") ? line.split(separator: " ").dropLast().joined(separator: " ") + " a:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" : String(line)
+        }.joined(separator: "\n") + "\n"
+        try broken.write(toFile: secretsFile, atomically: true, encoding: .utf8)
+        #expect(try team.box.git("commit", "-qam", "a broken ciphertext").status == 0)
+        #expect(try team.box.git("push", "-q", "origin", "main").status == 0)
         Thread.sleep(forTimeInterval: 3)
         #expect(watch.isRunning)
         #expect(try String(contentsOfFile: target, encoding: .utf8) == expected)
         #expect(try String(contentsOfFile: server + "/on-change.log", encoding: .utf8) == "changed\n")
+        #expect(try team.box.git("revert", "--no-edit", "HEAD").status == 0)
+        #expect(try team.box.git("push", "-q", "origin", "main").status == 0)
+
+        Thread.sleep(forTimeInterval: 3) // the revert arrives: the same values, nothing to rewrite
+
+        // An edited targets file is picked up on the next cycle (its fingerprint is part of the
+        // rendered state): a name added there is rendered without a restart.
+        let targetsFile = server + "/.envagent/targets"
+        let targets = try String(contentsOfFile: targetsFile, encoding: .utf8)
+        try targets.replacingOccurrences(of: "names = A B", with: "names = A B C").write(toFile: targetsFile, atomically: true, encoding: .utf8)
+        let withC = expected + "C='value-c-222222'\n"
+        #expect(waitFor(10) { (try? String(contentsOfFile: target, encoding: .utf8)) == withC })
+        #expect(waitFor(5) { (try? String(contentsOfFile: server + "/on-change.log", encoding: .utf8)) == "changed\nchanged\n" })
+
+        // SIGHUP re-reads the targets and renders every target again, even with nothing changed in
+        // the store: a hand-edited output is put back.
+        try "tampered\n".write(toFile: target, atomically: false, encoding: .utf8)
+        Thread.sleep(forTimeInterval: 2.5)
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "tampered\n")
+        kill(watch.processIdentifier, SIGHUP)
+        #expect(waitFor(10) { (try? String(contentsOfFile: target, encoding: .utf8)) == withC })
+        #expect(waitFor(5) { (try? String(contentsOfFile: server + "/on-change.log", encoding: .utf8)) == "changed\nchanged\nchanged\n" })
+
+        // The remote disappears: the file stays, the agent logs bad_gateway and keeps running.
+        try FileManager.default.moveItem(atPath: team.remote, toPath: team.remote + ".away")
+        Thread.sleep(forTimeInterval: 3)
+        #expect(watch.isRunning)
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == withC)
+        #expect(try String(contentsOfFile: server + "/on-change.log", encoding: .utf8) == "changed\nchanged\nchanged\n")
 
         watch.terminate() // SIGTERM: stops between cycles
         #expect(waitFor(10) { !watch.isRunning })
         #expect(watch.terminationStatus == 0)
         let output = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(output.contains("bad_gateway") && output.contains("stopping"), "\(output)")
+        #expect(output.contains("SIGHUP: re-reading the targets") && output.contains("does not decrypt"), "\(output)")
         #expect(output.contains("rewritten=app.env") || output.contains("rewritten: app.env") || output.contains("app.env"))
         #expect(!output.contains("pushed-while-watching"))
     }

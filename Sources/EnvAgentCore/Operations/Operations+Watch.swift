@@ -15,7 +15,7 @@ extension Operations {
     }
 
     /// Runs until SIGTERM or SIGINT, which are honoured between cycles (a sync in progress
-    /// finishes first). SIGHUP re-reads the targets file and re-renders. A failing remote or a
+    /// finishes first). SIGHUP re-reads the targets file and renders every target again. A failing remote or a
     /// bad commit never removes a rendered file (targets are only ever replaced atomically by a
     /// complete rendering); the loop logs the error and retries with exponential backoff up to
     /// ten times the interval.
