@@ -26,7 +26,8 @@ public enum FileIO {
         return st.st_mode & 0o7777
     }
 
-    public static func read(_ path: String) throws -> [UInt8] {
+    /// The file's bytes, or its first `limit` bytes.
+    public static func read(_ path: String, upTo limit: Int = .max) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
@@ -36,8 +37,9 @@ public enum FileIO {
         defer { close(fd) }
         var result: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        while result.count < limit {
+            let wanted = min(chunk.count, limit - result.count)
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, wanted) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw AgentError.internal("cannot read \(path): \(errnoMessage())")

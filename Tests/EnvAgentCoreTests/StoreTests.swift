@@ -169,6 +169,69 @@ import Testing
         #expect(try ops.reveal(name: "K2", environment: "dev").utf8String == "value-119-abcdefgh")
     }
 
+    @Test func geometricRollUpPicksTheSmallPacksThatBreakTheProgression() {
+        #expect(GitRepository.packsToRollUp([], factor: 2) == 0)
+        #expect(GitRepository.packsToRollUp([50], factor: 2) == 0)
+        #expect(GitRepository.packsToRollUp([50, 50], factor: 2) == 2)
+        #expect(GitRepository.packsToRollUp([50, 100, 300], factor: 2) == 0)
+        #expect(GitRepository.packsToRollUp([50, 60, 400], factor: 2) == 2)
+        // The big pack stays when the small ones do not add up to half of it.
+        #expect(GitRepository.packsToRollUp([50, 120, 250, 4000], factor: 2) == 3)
+        #expect(GitRepository.packsToRollUp([50, 120, 250, 600], factor: 2) == 4)
+    }
+
+    /// Packs after many writes stay few and geometric, with every object readable.
+    @Test func packsStayGeometric() throws {
+        let (ops, path) = try newStore()
+        for index in 0..<400 {
+            _ = try ops.set(.init(name: "K\(index % 11)", value: secret("value-\(index)-geometric")), environment: "dev")
+        }
+        let packFolder = path + "/.git/objects/pack"
+        let counts = try FileManager.default.contentsOfDirectory(atPath: packFolder).filter { $0.hasSuffix(".idx") }
+            .compactMap { PackIndex(path: packFolder + "/" + $0)?.count }.sorted()
+        #expect(counts.count >= 1 && counts.count <= 8, "\(counts)")
+        var smaller = 0
+        for count in counts {
+            #expect(smaller == 0 || count >= 2 * smaller, "not geometric: \(counts)")
+            smaller += count
+        }
+        let fsck = try run("git", ["-C", path, "fsck", "--strict", "--no-dangling"])
+        #expect(fsck.status == 0, "\(fsck.stderr)")
+        #expect(try ops.reveal(name: "K3", environment: "dev").utf8String == "value-399-geometric")
+    }
+
+    /// A second handle packs while the first one commits (what the HTTP server does): nothing
+    /// is lost, whatever the interleaving.
+    @Test func packingAlongsideAWriterLosesNothing() throws {
+        let (ops, path) = try newStore()
+        let packerOps = Operations(store: Store(repository: try #require(try GitRepository.open(path, search: false))),
+                                   identitySource: source)
+        ops.store.packsAfterCommit = false // as in the server: the writer never packs
+        nonisolated(unsafe) let writer = ops
+        nonisolated(unsafe) var writeError: Error?
+        let finished = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            defer { finished.signal() }
+            do {
+                for index in 0..<300 {
+                    _ = try writer.set(.init(name: "K\(index % 13)", value: secret("value-\(index)-alongside")), environment: "dev")
+                }
+            } catch { writeError = error }
+        }
+        var packs = 0
+        while finished.wait(timeout: .now() + .milliseconds(2)) == .timedOut {
+            if try packerOps.store.packAlongsideWriters() { packs += 1 }
+        }
+        #expect(writeError == nil, "\(String(describing: writeError))")
+        #expect(packs >= 2)
+        let fsck = try run("git", ["-C", path, "fsck", "--strict", "--no-dangling"])
+        #expect(fsck.status == 0, "\(fsck.stderr)")
+        for name in 0..<13 {
+            let last = (0..<300).last { $0 % 13 == name }!
+            #expect(try ops.reveal(name: "K\(name)", environment: "dev").utf8String == "value-\(last)-alongside")
+        }
+    }
+
     @Test func importIsOneCommitAndAtomic() throws {
         let (ops, path) = try newStore()
         let before = try git(path, "rev-parse", "HEAD")

@@ -6,25 +6,67 @@ import Glibc
 /// libgit2 has no `git gc`: without packing, every update of a large secrets file leaves a
 /// full compressed copy behind as a loose object. The agent packs after its own commits: when
 /// about `looseFoldersPerPack` fan-out folders (`objects/xx`) hold loose objects, they go into a
-/// small pack (deltas within it) and the emptied folders are removed; when `packsPerRepack`
-/// packs exist, everything is consolidated into one pack, where each version of a secrets file
-/// is a small delta of another. Counting folders is one `readdir` of `objects/`, so the check
-/// costs nothing measurable on the write path.
+/// small pack (deltas within it) and the emptied folders are removed. Packs are then kept in a
+/// geometric progression (as `git repack --geometric=2` does): sorted by object count, every
+/// pack must hold at least twice the objects of all smaller packs together, else it and the
+/// smaller ones are rolled up into one. So a repository keeps O(log n) packs, each object is
+/// repacked O(log n) times over its life, and no write pays for the whole history (libgit2's
+/// packbuilder recomputes every delta of what it packs). Counting folders is one `readdir` of
+/// `objects/`, so the check costs nothing measurable on the write path.
 extension GitRepository {
     static let looseFoldersPerPack = 48
-    static let packsPerRepack = 6
+    static let geometricFactor = 2
 
     private var objectsDirectory: String { gitDirectory + "objects" }
 
-    /// Called after each agent commit (under the store's write lock). `consolidateAt`: how many
-    /// packs trigger the consolidating repack (the HTTP server raises it while it is busy).
-    func packLooseObjectsIfNeeded(consolidateAt: Int = packsPerRepack) throws {
-        guard looseFolderCount() >= Self.looseFoldersPerPack else { return }
-        if packFiles().count + 1 >= consolidateAt {
-            try repackAll()
-        } else {
-            try packLooseObjects()
+    /// Packs the loose objects once they have piled up, then restores the geometric progression
+    /// of packs; returns whether it packed. Called after each agent commit under the store's
+    /// write lock. A long-running writer packs from a second repository handle while commits go
+    /// on: then only the deletions run inside `removeUnder` (the write lock). Every deletion
+    /// comes after the new pack holding those objects is complete, so no interleaving with
+    /// writers or another packer loses an object.
+    @discardableResult
+    func packLooseObjectsIfNeeded(removeUnder lock: (() -> Void) throws -> Void = { $0() }) throws -> Bool {
+        guard looseFolderCount() >= Self.looseFoldersPerPack else { return false }
+        let loose = looseObjects()
+        if !loose.isEmpty {
+            try writePack(loose.map(\.id))
+            try lock { removeLooseCopies(loose) }
         }
+        try consolidatePacks(removeUnder: lock)
+        return true
+    }
+
+    /// Rolls the packs that break the geometric progression up into one.
+    func consolidatePacks(removeUnder lock: (() -> Void) throws -> Void = { $0() }) throws {
+        let packs = packFiles().compactMap { path in PackIndex(path: path + ".idx").map { (path: path, index: $0) } }
+            .filter { !FileIO.exists($0.path + ".keep") }
+            .sorted { $0.index.count < $1.index.count }
+        let rollUp = Self.packsToRollUp(packs.map(\.index.count), factor: Self.geometricFactor)
+        guard rollUp >= 2 else { return }
+        var ids = Set<ObjectID>()
+        for pack in packs.prefix(rollUp) {
+            guard let all = pack.index.objectIDs() else { return } // unreadable index: leave the packs alone
+            ids.formUnion(all)
+        }
+        let newPack = try writePack(Array(ids))
+        try lock {
+            for pack in packs.prefix(rollUp) where !pack.path.hasSuffix(newPack) {
+                for ext in [".pack", ".idx", ".rev"] { unlink(pack.path + ext) }
+            }
+        }
+    }
+
+    /// Given pack object counts in ascending order, how many of the smallest must be rolled up
+    /// so that each remaining pack holds at least `factor` times all smaller packs together.
+    static func packsToRollUp(_ counts: [Int], factor: Int) -> Int {
+        var rollUp = 0
+        var smaller = 0
+        for (position, count) in counts.enumerated() {
+            if position > 0 && count < factor * smaller { rollUp = position + 1 }
+            smaller += count
+        }
+        return rollUp
     }
 
     /// Fan-out folders (`objects/00` … `objects/ff`) that exist.
@@ -116,6 +158,32 @@ extension GitRepository {
                     return 0
                 }, payload), "git_odb_foreach")
             }
+        }
+    }
+}
+
+/// The object names of a pack, read from its version-2 `.idx` (magic, version, 256 fan-out
+/// counts, then the sorted 20-byte ids).
+struct PackIndex {
+    let path: String
+    let count: Int
+
+    init?(path: String) {
+        guard let header = try? FileIO.read(path, upTo: 8 + 256 * 4), header.count == 8 + 256 * 4,
+              header.prefix(8) == [0xff, 0x74, 0x4f, 0x63, 0, 0, 0, 2] else { return nil }
+        self.path = path
+        count = Int(header[8 + 255 * 4 ..< 8 + 256 * 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+    }
+
+    func objectIDs() -> [ObjectID]? {
+        let start = 8 + 256 * 4
+        guard let bytes = try? FileIO.read(path, upTo: start + count * 20), bytes.count == start + count * 20 else { return nil }
+        return (0..<count).map { index in
+            var oid = git_oid()
+            withUnsafeMutableBytes(of: &oid.id) { raw in
+                raw.copyBytes(from: bytes[start + index * 20 ..< start + index * 20 + 20])
+            }
+            return ObjectID(oid)
         }
     }
 }

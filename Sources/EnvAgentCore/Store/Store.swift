@@ -21,7 +21,7 @@ public final class Store {
     public let repository: GitRepository
     /// Whether `apply` packs loose objects after its commit when they have piled up. A
     /// long-running writer (the HTTP server) turns this off and calls `packIfNeeded` itself, so
-    /// that the whole-repository repack waits until it is idle.
+    /// that packing waits until it is idle.
     public var packsAfterCommit = true
     /// How many times a change is rebuilt on a new HEAD after losing a race.
     static let maxAttempts = 64
@@ -73,13 +73,13 @@ public final class Store {
         }
     }
 
-    /// Packs loose objects when they have piled up (what `apply` does after each commit when
-    /// `packsAfterCommit` is on), under the store's write lock. `consolidatingAt` packs, all are
-    /// repacked into one (a cost that grows with the history; the default is `apply`'s).
-    public func packIfNeeded(consolidatingAt packs: Int? = nil) throws {
-        try withWriteLock {
-            try repository.packLooseObjectsIfNeeded(consolidateAt: packs ?? GitRepository.packsPerRepack)
-        }
+    /// Packs loose objects when they have piled up and keeps the packs geometric (what `apply`
+    /// does after each commit when `packsAfterCommit` is on); returns whether it packed. Meant
+    /// for a second `Store` on the same repository, beside the one that commits: the packs are
+    /// written while commits go on, and only deleting what they replace takes the write lock.
+    @discardableResult
+    public func packAlongsideWriters() throws -> Bool {
+        try repository.packLooseObjectsIfNeeded(removeUnder: { body in try withWriteLock(body) })
     }
 
     /// Serialises agent writers of this repository (an advisory `flock`, released if the

@@ -40,14 +40,14 @@ final class GroupCommitWriter: Service, Sendable {
 
     private enum Wake { case jobs([Job]), idle, closed }
 
-    /// Packing (libgit2 has no gc; see `GitRepository+Pack`) costs about a third of a commit per
-    /// commit, spent mostly on delta compression of the secrets files. Under load it is deferred:
-    /// the server packs when it has been idle for `idleBeforePacking` (nothing queued), so a pack
-    /// never stalls the requests queued behind it. Under load without any pause it packs the
-    /// loose objects (without the whole-repository repack) every `packEveryCommitsUnderLoad`
-    /// commits, which bounds the loose objects a burst leaves (a few hundred MB at most).
+    /// Packing (libgit2 has no gc; see `GitRepository+Pack`) is mostly delta compression of the
+    /// secrets files. It never runs on the writer thread: a packer thread with its own
+    /// repository handle writes the packs while commits go on (only deleting what a new pack
+    /// replaces takes the store's write lock, for microseconds). It starts when the writer has
+    /// been idle for `idleBeforePacking`, and under sustained load every
+    /// `packEveryCommitsUnderLoad` commits, which bounds the loose objects a burst leaves.
     static let idleBeforePacking = Duration.milliseconds(250)
-    static let packEveryCommitsUnderLoad = 4096
+    static let packEveryCommitsUnderLoad = 512
 
     /// How long a writer that woke up for fewer requests than its last batch waits for the
     /// rest of the clients (their previous answers are on the way): bigger batches, fewer commits.
@@ -55,15 +55,20 @@ final class GroupCommitWriter: Service, Sendable {
     static let lingerStep = Duration.microseconds(200)
 
     private let operations: Confined<Operations>
+    /// A second handle on the same repository, used only by the packer thread.
+    private let packer: Confined<Operations>
+    private let packerThread = NIOThreadPool(numberOfThreads: 1)
+    private let packing = Mutex(false)
     private let logger: Logger
     private let queue = Mutex(Queue())
     private let thread = NIOThreadPool(numberOfThreads: 1)
     /// Commits attempted and requests they carried (for the log and tests).
     private let counters = Mutex<(batches: Int, requests: Int)>((0, 0))
 
-    init(operations: consuming sending Operations, logger: Logger) {
+    init(operations: consuming sending Operations, packer: consuming sending Operations, logger: Logger) {
         operations.store.packsAfterCommit = false
         self.operations = Confined(operations)
+        self.packer = Confined(packer)
         self.logger = logger
     }
 
@@ -151,6 +156,7 @@ final class GroupCommitWriter: Service, Sendable {
 
     func run() async throws {
         thread.start()
+        packerThread.start()
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 var lastBatch = 0
@@ -160,7 +166,7 @@ final class GroupCommitWriter: Service, Sendable {
                     case .closed:
                         break loop
                     case .idle:
-                        await pack(consolidating: true)
+                        startPacking(idle: true)
                         commitsSincePack = 0
                     case .jobs(var jobs):
                         jobs += await linger(have: jobs.count, expect: lastBatch)
@@ -168,7 +174,7 @@ final class GroupCommitWriter: Service, Sendable {
                         commitsSincePack += await process(jobs)
                         queue.withLock { $0.inFlight -= jobs.count }
                         if commitsSincePack >= Self.packEveryCommitsUnderLoad {
-                            await pack(consolidating: false)
+                            startPacking(idle: false)
                             commitsSincePack = 0
                         }
                     }
@@ -184,6 +190,7 @@ final class GroupCommitWriter: Service, Sendable {
             job.fail(AgentError(.internalError, "the server is shutting down"))
         }
         try? await thread.shutdownGracefully()
+        try? await packerThread.shutdownGracefully() // a pack in progress completes
     }
 
     /// Waits up to `lingerLimit` for more requests while fewer than `expect` are at hand;
@@ -202,21 +209,21 @@ final class GroupCommitWriter: Service, Sendable {
         return more
     }
 
-    /// Packs loose objects when they have piled up; the whole-repository repack only when
-    /// `consolidating` (the writer is idle) or when packs pile up under sustained load.
-    private func pack(consolidating: Bool) async {
+    /// Starts a pack on the packer thread unless one is running (see `packEveryCommitsUnderLoad`).
+    private func startPacking(idle: Bool) {
+        guard packing.withLock({ busy in defer { busy = true }; return !busy }) else { return }
         let start = ContinuousClock.now
-        let packs = consolidating ? nil : Int.max
-        let result = await onWriterThread { operations -> AgentError? in
-            do { try operations.store.packIfNeeded(consolidatingAt: packs); return nil } catch { return AgentError.wrapping(error) }
-        }
-        if case .success(let error?) = result {
-            logger.error("packing failed", metadata: ["error": .string(error.message)])
-        }
-        let elapsed = ContinuousClock.now - start
-        if elapsed > .milliseconds(1) {
-            logger.info("packed loose objects", metadata: ["ms": .string(FrontMiddleware.milliseconds(elapsed)),
-                                                           "idle": .stringConvertible(consolidating)])
+        packerThread.submit { [self] state in
+            defer { packing.withLock { $0 = false } }
+            guard case .active = state else { return }
+            do {
+                if try packer.withLock({ try $0.store.packAlongsideWriters() }) {
+                    logger.info("packed loose objects", metadata: ["ms": .string(FrontMiddleware.milliseconds(ContinuousClock.now - start)),
+                                                                   "idle": .stringConvertible(idle)])
+                }
+            } catch {
+                logger.error("packing failed", metadata: ["error": .string(AgentError.wrapping(error).message)])
+            }
         }
     }
 

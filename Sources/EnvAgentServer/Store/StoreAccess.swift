@@ -21,7 +21,7 @@ final class StoreAccess: Sendable {
         let first = try open()
         storeID = try first.store.snapshot().requireHeader().storeID
         readers = [Confined(first)] + (try (1..<max(1, readerCount)).map { _ in Confined(try open()) })
-        writer = GroupCommitWriter(operations: try open(), logger: logger)
+        writer = GroupCommitWriter(operations: try open(), packer: try open(), logger: logger)
     }
 
     /// Runs a blocking read on the thread pool with a free repository handle.
