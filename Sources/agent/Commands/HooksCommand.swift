@@ -12,6 +12,7 @@ struct HooksCommand: ParsableCommand {
 
     struct Install: AgentCommand {
         static let configuration = CommandConfiguration(
+            commandName: "install",
             abstract: "Install pre-commit, post-checkout, post-merge and post-rewrite into the hooks folder.",
             discussion: """
                 Honours core.hooksPath. A hook that is already there is kept as NAME.envagent-chained and \
@@ -44,6 +45,7 @@ struct HooksCommand: ParsableCommand {
 
     struct Uninstall: AgentCommand {
         static let configuration = CommandConfiguration(
+            commandName: "uninstall",
             abstract: "Remove EnvAgent's hooks and restore the hooks they replaced (byte for byte).")
         @OptionGroup var global: GlobalOptions
 
@@ -63,7 +65,7 @@ struct HooksCommand: ParsableCommand {
     }
 
     struct Status: AgentCommand {
-        static let configuration = CommandConfiguration(abstract: "Show which hooks are installed, and where.")
+        static let configuration = CommandConfiguration(commandName: "status", abstract: "Show which hooks are installed, and where.")
         @OptionGroup var global: GlobalOptions
 
         func execute() throws {

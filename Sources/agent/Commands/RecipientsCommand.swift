@@ -19,6 +19,7 @@ struct RecipientsCommand: ParsableCommand {
 
     struct List: AgentCommand {
         static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "List the recipients of an environment (or all) and its public key for write-only writers.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var environments: EnvironmentSelectionOptions
@@ -38,6 +39,7 @@ struct RecipientsCommand: ParsableCommand {
 
     struct Add: AgentCommand {
         static let configuration = CommandConfiguration(
+            commandName: "add",
             abstract: "Grant a public key access: wraps the environment key for it (one commit).")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var environments: EnvironmentSelectionOptions
@@ -54,6 +56,7 @@ struct RecipientsCommand: ParsableCommand {
 
     struct Remove: AgentCommand {
         static let configuration = CommandConfiguration(
+            commandName: "remove",
             abstract: "Revoke a recipient and rotate: new key, every value re-encrypted (one commit).",
             discussion: """
                 The removed identity cannot open anything written from then on. It keeps what it \
