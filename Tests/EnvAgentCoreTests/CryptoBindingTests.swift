@@ -18,6 +18,22 @@ import Testing
         #expect(try key.seal(secret("same"), name: "A") != key.seal(secret("same"), name: "A"))
     }
 
+    /// Nonces come from a pooled buffer: across several refills (8 KiB = 341 nonces each), no
+    /// nonce repeats, each seal opens, and no nonce is all zeros (the pool wipes what it hands out).
+    @Test func pooledNoncesNeverRepeat() throws {
+        let key = try Crypto.newAEADKey()
+        var nonces = Set<[UInt8]>()
+        for index in 0..<2_000 {
+            let plaintext = Array("value-\(index)".utf8)
+            let sealed = try plaintext.withUnsafeBytes { try Crypto.seal($0, key: key, associatedData: [1, 2, 3]) }
+            let nonce = Array(sealed.prefix(Crypto.aeadNonceBytes))
+            #expect(nonce != [UInt8](repeating: 0, count: Crypto.aeadNonceBytes))
+            nonces.insert(nonce)
+            #expect(try Crypto.open(sealed, key: key, associatedData: [1, 2, 3])?.bytes == plaintext)
+        }
+        #expect(nonces.count == 2_000)
+    }
+
     @Test func ciphertextMovedToAnotherNameFails() throws {
         let original = try line("DB_URL", sealedWith: key)
         let moved = SecretLine(name: "API_KEY", envVar: "API_KEY", createdAt: original.createdAt,

@@ -169,6 +169,18 @@ import Testing
         #expect(try ops.reveal(name: "K2", environment: "dev").utf8String == "value-119-abcdefgh")
     }
 
+    /// Loose objects are deflated at level 1 (git's `core.looseCompression` default), which the
+    /// zlib header records (0x78 0x01), and git reads them.
+    @Test func looseObjectsUseFastCompression() throws {
+        let (ops, path) = try newStore()
+        _ = try ops.set(.init(name: "A", value: secret("fast-compression-1")), environment: "dev")
+        let blob = try git(path, "rev-parse", "HEAD:.envagent/dev/secrets")
+        let loose = try FileIO.read(path + "/.git/objects/" + blob.prefix(2) + "/" + blob.dropFirst(2), upTo: 2)
+        #expect(loose == [0x78, 0x01])
+        let fsck = try run("git", ["-C", path, "fsck", "--strict"])
+        #expect(fsck.status == 0, "\(fsck.stderr)")
+    }
+
     @Test func geometricRollUpPicksTheSmallPacksThatBreakTheProgression() {
         #expect(GitRepository.packsToRollUp([], factor: 2) == 0)
         #expect(GitRepository.packsToRollUp([50], factor: 2) == 0)

@@ -8,6 +8,8 @@ import Glibc
 public final class GitRepository {
     let pointer: OpaquePointer
 
+    private var fastLooseWriterAdded = false
+
     private init(pointer: OpaquePointer) { self.pointer = pointer }
 
     deinit { git_repository_free(pointer) }
@@ -99,12 +101,31 @@ public final class GitRepository {
     // MARK: Writing objects
 
     public func writeBlob(_ bytes: [UInt8]) throws -> ObjectID {
+        try writeLooseObjectsFast()
         var oid = git_oid()
         _ = try bytes.withUnsafeBytes { raw in
             try Libgit2.check(git_blob_create_from_buffer(&oid, pointer, raw.baseAddress, raw.count),
                               "git_blob_create_from_buffer")
         }
         return ObjectID(oid)
+    }
+
+    /// Loose objects are written with zlib level 1, git's own default for them
+    /// (`core.looseCompression`), instead of libgit2's level 6: a 1.8 MB secrets file compresses in
+    /// 22 ms instead of 28 for 4 % more bytes, and packing recompresses them soon after. Done by
+    /// adding a second loose backend on the same folder ahead of the default one; reads and
+    /// packs are unaffected. Once per handle, on the first write.
+    private func writeLooseObjectsFast() throws {
+        guard !fastLooseWriterAdded else { return }
+        fastLooseWriterAdded = true
+        var odb: OpaquePointer?
+        try Libgit2.check(git_repository_odb(&odb, pointer), "git_repository_odb")
+        defer { git_odb_free(odb) }
+        var backend: UnsafeMutablePointer<git_odb_backend>?
+        try Libgit2.check(git_odb_backend_loose(&backend, commonDirectory + "objects", 1, 0, 0, 0), "git_odb_backend_loose")
+        let rc = git_odb_add_backend(odb, backend, 3) // above the packs (2) and the default loose backend (1)
+        if rc < 0 { backend?.pointee.free(backend) }
+        try Libgit2.check(rc, "git_odb_add_backend")
     }
 
     /// A new tree: `base` (or the empty tree) with each path set to a blob, or removed when nil.
