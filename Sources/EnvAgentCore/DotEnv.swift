@@ -131,10 +131,13 @@ public enum DotEnv {
     /// comment), `'…'` literal and `"…"` with `\n \r \t \\ \" \$` escapes (both may span lines).
     /// Any malformed line fails with its number; nothing is returned partially.
     public static func parse(_ bytes: [UInt8]) throws -> [Assignment] {
-        var result: [Assignment] = []
-        var seen: [String: Int] = [:]
         var i = 0, line = 1
         let n = bytes.count
+        let estimatedLines = bytes.reduce(into: 1) { count, byte in if byte == newline { count += 1 } }
+        var result: [Assignment] = []
+        result.reserveCapacity(estimatedLines)
+        var seen: [String: Int] = [:]
+        seen.reserveCapacity(estimatedLines)
         func fail(_ message: String, at lineNumber: Int) -> AgentError {
             AgentError(.invalidRequest, "line \(lineNumber): \(message)",
                        details: [.init(loc: ["file", "line \(lineNumber)"], msg: message, type: "malformed_line")])
@@ -216,6 +219,7 @@ public enum DotEnv {
             }
             seen[key] = start
             result.append(Assignment(key: key, value: SecretBytes(value), line: start))
+            value = [] // the SecretBytes owns (and will wipe) the only copy; no copy-on-write for the wipe
         }
         return result
     }

@@ -77,10 +77,13 @@ public enum Validation {
             throw AgentError.validation("value", "the value is \(value.count) bytes; at most \(maxValueBytes) are allowed", type: "string_too_long")
         }
         try value.withUnsafeBytes { raw in
-            guard !raw.contains(0) else {
-                throw AgentError.validation("value", "the value contains a NUL byte", type: "invalid_value")
+            // One pass for NUL and non-ASCII; only a value with non-ASCII bytes needs the UTF-8 check.
+            var ascii = true
+            for byte in raw {
+                if byte == 0 { throw AgentError.validation("value", "the value contains a NUL byte", type: "invalid_value") }
+                if byte >= 0x80 { ascii = false }
             }
-            guard String(validating: raw.bindMemory(to: UInt8.self), as: UTF8.self) != nil else {
+            guard ascii || String(validating: raw.bindMemory(to: UInt8.self), as: UTF8.self) != nil else {
                 throw AgentError.validation("value", "the value is not valid UTF-8", type: "string_type")
             }
         }
