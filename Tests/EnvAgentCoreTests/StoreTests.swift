@@ -163,7 +163,7 @@ import Testing
             Int(counts.split(separator: "\n").first { $0.hasPrefix(name + ":") }!.split(separator: " ").last!)!
         }
         #expect(field("packs") >= 1)
-        #expect(field("count") < 5 * 48, "\(counts)")
+        #expect(field("count") < 5 * GitRepository.looseFoldersPerPack, "\(counts)")
         let fsck = try run("git", ["-C", path, "fsck", "--strict", "--no-dangling"])
         #expect(fsck.status == 0, "\(fsck.stderr)")
         #expect(try ops.reveal(name: "K2", environment: "dev").utf8String == "value-119-abcdefgh")

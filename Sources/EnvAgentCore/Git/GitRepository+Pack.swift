@@ -14,7 +14,7 @@ import Glibc
 /// packbuilder recomputes every delta of what it packs). Counting folders is one `readdir` of
 /// `objects/`, so the check costs nothing measurable on the write path.
 extension GitRepository {
-    static let looseFoldersPerPack = 48
+    static let looseFoldersPerPack = 24
     static let geometricFactor = 2
 
     private var objectsDirectory: String { gitDirectory + "objects" }
