@@ -1,8 +1,11 @@
-// Small C helpers for libgit2: variadic option calls, and deferred CA loading.
+// Small C helpers: libgit2 option calls, deferred CA loading, and detached background processes.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <git2.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stddef.h>
 #include "CAgentShims.h"
 
@@ -63,4 +66,29 @@ int envagent_ca_certificates_deferred(void) {
     int deferred = deferred_chain != NULL;
     pthread_mutex_unlock(&ca_lock);
     return deferred;
+}
+
+int envagent_spawn_detached(const char *path, char *const argv[], char *const envp[]) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    if (posix_spawn_file_actions_init(&actions) != 0) return -1;
+    if (posix_spawnattr_init(&attributes) != 0) {
+        posix_spawn_file_actions_destroy(&actions);
+        return -1;
+    }
+    int rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    sigset_t empty, defaults;
+    sigemptyset(&empty);
+    sigfillset(&defaults);
+    if (rc == 0) rc = posix_spawnattr_setsigmask(&attributes, &empty);
+    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attributes, &defaults);
+    if (rc == 0) rc = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    pid_t pid = -1;
+    if (rc == 0) rc = posix_spawn(&pid, path, &actions, &attributes, argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
+    return rc == 0 ? (int)pid : -1;
 }

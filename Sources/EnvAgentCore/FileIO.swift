@@ -163,6 +163,21 @@ public enum FileIO {
         return try body()
     }
 
+    /// Like `withExclusiveLock`, but without waiting when `wait` is false: nil when another
+    /// holder has the lock.
+    public static func withExclusiveLock<T>(_ path: String, wait: Bool, _ body: () throws -> T) throws -> T? {
+        if wait { return try withExclusiveLock(path, body) }
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw AgentError.internal("cannot open \(path): \(errnoMessage())") }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            if errno == EWOULDBLOCK { return nil }
+            guard errno == EINTR else { throw AgentError.internal("cannot lock \(path): \(errnoMessage())") }
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+
     /// Removes a file; false when it did not exist or could not be removed.
     @discardableResult
     public static func remove(_ path: String) -> Bool { unlink(path) == 0 }

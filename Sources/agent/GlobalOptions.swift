@@ -21,8 +21,17 @@ struct GlobalOptions: ParsableArguments {
 
     var identitySource: IdentitySource { .fromEnvironment(flagFile: identity) }
 
+    /// The operations on the store. Packing, once due after a commit, is left to a background
+    /// `agent gc --auto` (started at most once per command), so no command waits for a pack.
     func operations() throws -> Operations {
-        Operations(store: try Store.open(path: store), identitySource: identitySource)
+        let store = try Store.open(path: store)
+        var started = false
+        store.onPackingDue = { [unowned store] in
+            guard !started else { return }
+            started = true
+            BackgroundProcess.start(FileIO.executablePath(), ["gc", "--auto", "--store", store.repository.gitDirectory])
+        }
+        return Operations(store: store, identitySource: identitySource)
     }
 }
 

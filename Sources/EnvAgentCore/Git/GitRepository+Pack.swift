@@ -26,8 +26,8 @@ extension GitRepository {
     /// comes after the new pack holding those objects is complete, so no interleaving with
     /// writers or another packer loses an object.
     @discardableResult
-    func packLooseObjectsIfNeeded(removeUnder lock: (() -> Void) throws -> Void = { $0() }) throws -> Bool {
-        guard looseFolderCount() >= Self.looseFoldersPerPack else { return false }
+    func packLooseObjectsIfNeeded(force: Bool = false, removeUnder lock: (() -> Void) throws -> Void = { $0() }) throws -> Bool {
+        guard force || packingDue else { return false }
         let loose = looseObjects()
         if !loose.isEmpty {
             try writePack(loose.map(\.id))
@@ -36,6 +36,9 @@ extension GitRepository {
         try consolidatePacks(removeUnder: lock)
         return true
     }
+
+    /// Whether enough loose objects have piled up to pack them (one `readdir` of `objects/`).
+    var packingDue: Bool { looseFolderCount() >= Self.looseFoldersPerPack }
 
     /// Rolls the packs that break the geometric progression up into one.
     func consolidatePacks(removeUnder lock: (() -> Void) throws -> Void = { $0() }) throws {

@@ -23,6 +23,10 @@ public final class Store {
     /// long-running writer (the HTTP server) turns this off and calls `packIfNeeded` itself, so
     /// that packing waits until it is idle.
     public var packsAfterCommit = true
+    /// When set (and `packsAfterCommit` is on), `apply` calls this instead of packing inline
+    /// once packing is due: the CLI starts `agent gc --auto` in the background, as git does
+    /// with `gc --auto`, so no command waits for a pack.
+    public var onPackingDue: (() -> Void)?
     /// How many times a change is rebuilt on a new HEAD after losing a race.
     static let maxAttempts = 64
 
@@ -63,7 +67,13 @@ public final class Store {
                 if try repository.moveReference(snapshot.reference, to: commitID, expecting: snapshot.commit,
                                                 logMessage: "agent: \(change.message)") {
                     try repository.checkout(blobs)
-                    if packsAfterCommit { try repository.packLooseObjectsIfNeeded() }
+                    if packsAfterCommit {
+                        if let onPackingDue {
+                            if repository.packingDue { onPackingDue() }
+                        } else {
+                            try repository.packLooseObjectsIfNeeded()
+                        }
+                    }
                     return commitID
                 }
                 // Another writer (the git CLI, another machine's push) moved the branch.
@@ -78,8 +88,20 @@ public final class Store {
     /// for a second `Store` on the same repository, beside the one that commits: the packs are
     /// written while commits go on, and only deleting what they replace takes the write lock.
     @discardableResult
-    public func packAlongsideWriters() throws -> Bool {
-        try repository.packLooseObjectsIfNeeded(removeUnder: { body in try withWriteLock(body) })
+    public func packAlongsideWriters(force: Bool = false) throws -> Bool {
+        try repository.packLooseObjectsIfNeeded(force: force, removeUnder: { body in try withWriteLock(body) })
+    }
+
+    /// `agent gc`: packs beside any writers, one packer per repository at a time (a second
+    /// `--auto` run returns at once when another holds the pack lock; a plain run waits for it).
+    /// `auto`: only when packing is due. Returns whether it packed.
+    @discardableResult
+    public func collectGarbage(auto: Bool) throws -> Bool {
+        let lock = repository.gitDirectory + "envagent-pack.lock"
+        guard let packed = try FileIO.withExclusiveLock(lock, wait: !auto, {
+            try packAlongsideWriters(force: !auto)
+        }) else { return false }
+        return packed
     }
 
     /// Serialises agent writers of this repository (an advisory `flock`, released if the

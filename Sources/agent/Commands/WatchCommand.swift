@@ -26,6 +26,9 @@ struct WatchCommand: AgentCommand {
         var logger = Logger(label: "agent.watch")
         logger.logLevel = .info
         let operations = try global.operations()
+        // A long-running process packs inline (between cycles nobody waits) rather than leave
+        // background children to reap.
+        operations.store.onPackingDue = nil
         logger.info("watching", metadata: ["remote": "\(remote.remote)", "interval": "\(interval)s", "pull-only": "\(pullOnly)"])
         try operations.watch(interval: interval, remote: remote.remote, options: remote.transfer, pullOnly: pullOnly) { event in
             switch event {
