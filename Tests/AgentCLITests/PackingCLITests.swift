@@ -33,4 +33,26 @@ import Testing
         #expect(fsck.status == 0, "\(fsck.stderr)")
         #expect(try box.agent("render", "K3").stdout == "K3='value-59-background'\n")
     }
+
+    /// A clone that only pulls writes no loose objects, but each fetch that brings objects adds
+    /// a pack: those are rolled up too, so packs do not pile up on a server.
+    @Test func pullsDoNotPileUpPacks() throws {
+        let team = try SyncTests.Team()
+        let server = try team.clone("server")
+        let packFolder = server + "/.git/objects/pack"
+        func packs() throws -> Int {
+            try FileManager.default.contentsOfDirectory(atPath: packFolder).filter { $0.hasSuffix(".pack") }.count
+        }
+        var most = 0
+        for index in 0..<14 {
+            #expect(try team.agent(team.box.repo, "update", "A", stdin: "pulled-value-\(index)").status == 0)
+            #expect(try team.agent(team.box.repo, "sync").status == 0)
+            #expect(try team.agent(server, "sync", "--pull-only").status == 0)
+            Thread.sleep(forTimeInterval: 0.3) // let a background gc finish
+            most = max(most, try packs())
+        }
+        #expect(most <= 9, "packs piled up: \(most)")
+        #expect(try team.render(server).hasPrefix("A='pulled-value-13'"))
+        try team.fsck(server)
+    }
 }

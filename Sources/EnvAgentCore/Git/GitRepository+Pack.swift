@@ -37,8 +37,20 @@ extension GitRepository {
         return true
     }
 
-    /// Whether enough loose objects have piled up to pack them (one `readdir` of `objects/`).
-    var packingDue: Bool { looseFolderCount() >= Self.looseFoldersPerPack }
+    /// Whether enough loose objects have piled up to pack them (one `readdir` of `objects/`), or
+    /// packs have: every fetch that brings objects adds a pack, and a clone that only pulls
+    /// (a server under `agent watch --pull-only`) writes no loose objects at all.
+    var packingDue: Bool {
+        if looseFolderCount() >= Self.looseFoldersPerPack { return true }
+        let packs = packFiles()
+        guard packs.count >= Self.packsBeforeCheckingProgression else { return false }
+        let counts = packs.compactMap { PackIndex(path: $0 + ".idx")?.count }.sorted()
+        return Self.packsToRollUp(counts, factor: Self.geometricFactor) >= 2
+    }
+
+    /// Below this many packs the progression is not checked after a commit or fetch (a
+    /// geometric set of packs this small is cheap to search anyway).
+    static let packsBeforeCheckingProgression = 8
 
     /// Rolls the packs that break the geometric progression up into one.
     func consolidatePacks(removeUnder lock: (() -> Void) throws -> Void = { $0() }) throws {

@@ -50,6 +50,7 @@ extension Operations {
         var action = "up-to-date"
         var changed = pulled
         let local: ObjectID? = try store.withWriteLock {
+            try store.packIfDue() // each fetch that brought objects added a pack
             let ours = try store.snapshot().commit
             guard let theirs, theirs != ours else { return ours }
             if let ours, try repository.isDescendant(ours, of: theirs) { return ours }

@@ -67,13 +67,7 @@ public final class Store {
                 if try repository.moveReference(snapshot.reference, to: commitID, expecting: snapshot.commit,
                                                 logMessage: "agent: \(change.message)") {
                     try repository.checkout(blobs)
-                    if packsAfterCommit {
-                        if let onPackingDue {
-                            if repository.packingDue { onPackingDue() }
-                        } else {
-                            try repository.packLooseObjectsIfNeeded()
-                        }
-                    }
+                    try packIfDue()
                     return commitID
                 }
                 // Another writer (the git CLI, another machine's push) moved the branch.
@@ -90,6 +84,18 @@ public final class Store {
     @discardableResult
     public func packAlongsideWriters(force: Bool = false) throws -> Bool {
         try repository.packLooseObjectsIfNeeded(force: force, removeUnder: { body in try withWriteLock(body) })
+    }
+
+    /// After objects were written (a commit, a fetch), under the write lock: when packing is
+    /// due, starts it through `onPackingDue`, or packs inline. Nothing when `packsAfterCommit`
+    /// is off.
+    func packIfDue() throws {
+        guard packsAfterCommit else { return }
+        if let onPackingDue {
+            if repository.packingDue { onPackingDue() }
+        } else {
+            try repository.packLooseObjectsIfNeeded()
+        }
     }
 
     /// `agent gc`: packs beside any writers, one packer per repository at a time (a second
