@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine (as root), builds agent and walks through the quick start on a
 # throwaway store in a temp folder: keygen, init, create, update, list, render, run, team access
-# (recipients add/remove with rotation, a write-only contributor, verify), history.
+# (recipients add/remove with rotation, a write-only contributor, verify), sync to a second
+# clone through a bare remote with a render target, the pre-commit leak guard, history.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 swift build --product agent 2>&1 | grep -E "error|warning|Compiling agent|Build complete" || true
 agent="$PWD/.build/debug/agent"
+export PATH="$PWD/.build/debug:$PATH" # the git hooks call `agent` by name
 demo=$(mktemp -d /tmp/envagent-demo.XXXXXX)
 trap 'rm -rf "$demo"' EXIT
 export XDG_CONFIG_HOME="$demo/config" AGENT_IDENTITY= AGENT_IDENTITY_FILE=
@@ -38,6 +40,26 @@ step "$agent" recipients remove bob --env staging
 echo; echo '$ XDG_CONFIG_HOME=$demo/bob agent render --env staging     # as Bob, after removal'
 XDG_CONFIG_HOME="$demo/bob" "$agent" render --env staging || echo "(exit $? — forbidden)"
 step "$agent" verify --all-envs
+echo; echo "# sync through a bare remote: a second clone (a server) renders its target and follows a change"
+git init -q --bare "$demo/remote.git"
+git remote add origin "$demo/remote.git"
+printf '[target app]\nenvironment = dev\noutput = app.env\nnames = DATABASE_URL\n' > .envagent/targets
+git add .envagent/targets && git -c user.name=alice -c user.email=alice@example.com commit -qm "render targets"
+step "$agent" sync
+git clone -q "$demo/remote.git" "$demo/server"
+(cd "$demo/server" && "$agent" hooks install >/dev/null && "$agent" render --targets >/dev/null)
+printf 'postgres://app:rotated@db/app' | "$agent" update DATABASE_URL >/dev/null
+step "$agent" sync
+echo; echo '$ cd ../server && agent sync --pull-only && agent render --targets && cat app.env'
+(cd "$demo/server" && "$agent" sync --pull-only && "$agent" render --targets && cat app.env)
+echo; echo "# the leak guard: a pasted value is refused before it is committed"
+step "$agent" hooks install
+echo 'db = "postgres://app:rotated@db/app"' > config.py && git add config.py
+echo; echo '$ git commit -m "config"     # config.py holds the current DATABASE_URL'
+if git -c user.name=alice -c user.email=alice@example.com commit -qm config 2>&1 | sed 's/^/  /'; [ "${PIPESTATUS[0]}" -ne 0 ]; then
+    echo "(commit refused)"
+fi
+git reset -q HEAD config.py && rm config.py
 step "$agent" history
 step git log --oneline
 step cat .envagent/dev/secrets
