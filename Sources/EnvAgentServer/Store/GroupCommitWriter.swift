@@ -217,7 +217,7 @@ final class GroupCommitWriter: Service, Sendable {
             defer { packing.withLock { $0 = false } }
             guard case .active = state else { return }
             do {
-                if try packer.withLock({ try $0.store.packAlongsideWriters() }) {
+                if try packer.withLock({ try $0.store.collectGarbage(auto: true) }) { // one packer per repository, CLI gc included
                     logger.info("packed loose objects", metadata: ["ms": .string(FrontMiddleware.milliseconds(ContinuousClock.now - start)),
                                                                    "idle": .stringConvertible(idle)])
                 }
