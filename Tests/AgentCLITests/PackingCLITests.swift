@@ -55,4 +55,20 @@ import Testing
         #expect(try team.render(server).hasPrefix("A='pulled-value-13'"))
         try team.fsck(server)
     }
+
+    /// In a linked worktree the objects live in the main repository's folder: packing looks there.
+    @Test func packsFromALinkedWorktree() throws {
+        let box = try Sandbox()
+        #expect(try box.agent("init").status == 0)
+        let worktree = box.root + "/wt"
+        #expect(try box.git("worktree", "add", "-q", "-b", "wt", worktree).status == 0)
+        for index in 0..<30 {
+            #expect(try box.agent(["set", "K\(index % 5)"], stdin: "worktree-\(index)-value", cwd: worktree).status == 0)
+        }
+        #expect(try box.agent(["gc"], cwd: worktree).status == 0)
+        #expect(try looseObjects(box) == 0)
+        #expect(try box.agent(["render", "K4"], cwd: worktree).stdout == "K4='worktree-29-value'\n")
+        let fsck = try box.git("fsck", "--strict", "--no-dangling")
+        #expect(fsck.status == 0, "\(fsck.stderr)")
+    }
 }

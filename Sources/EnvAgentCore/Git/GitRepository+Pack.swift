@@ -17,7 +17,8 @@ extension GitRepository {
     static let looseFoldersPerPack = 24
     static let geometricFactor = 2
 
-    private var objectsDirectory: String { gitDirectory + "objects" }
+    /// The shared objects folder (a linked worktree's own git folder has none).
+    private var objectsDirectory: String { commonDirectory + "objects" }
 
     /// Packs the loose objects once they have piled up, then restores the geometric progression
     /// of packs; returns whether it packed. Called after each agent commit under the store's
@@ -93,29 +94,6 @@ extension GitRepository {
 
     private func looseFolderCount() -> Int { fanOutFolders().count }
 
-    /// Moves every loose object into one new pack and deletes the loose copies.
-    public func packLooseObjects() throws {
-        let loose = looseObjects()
-        guard !loose.isEmpty else { return }
-        try writePack(loose.map(\.id))
-        removeLooseCopies(loose)
-    }
-
-    /// Writes every object of the repository (loose and packed) into one pack, then deletes
-    /// the old packs and loose copies. Nothing is lost: each deleted copy is in the new pack.
-    public func repackAll() throws {
-        let loose = looseObjects()
-        let oldPacks = packFiles()
-        var all = Set(loose.map(\.id))
-        try forEachObject { all.insert($0) }
-        let newPack = try writePack(Array(all))
-        for pack in oldPacks where !pack.hasSuffix(newPack) {
-            if FileIO.exists(pack + ".keep") { continue }
-            for ext in [".pack", ".idx", ".rev"] { unlink(pack + ext) }
-        }
-        removeLooseCopies(loose)
-    }
-
     /// Deletes packed loose objects and the fan-out folders they leave empty (as `git gc` does:
     /// 256 empty folders are 1 MiB on ext4).
     private func removeLooseCopies(_ loose: [(id: ObjectID, path: String)]) {
@@ -158,22 +136,6 @@ extension GitRepository {
         return FileIO.directoryEntries(folder)
             .filter { $0.hasPrefix("pack-") && $0.hasSuffix(".idx") }
             .map { "\(folder)/\($0.dropLast(4))" }
-    }
-
-    private func forEachObject(_ body: (ObjectID) -> Void) throws {
-        var odb: OpaquePointer?
-        try Libgit2.check(git_repository_odb(&odb, pointer), "git_repository_odb")
-        defer { git_odb_free(odb) }
-        try withoutActuallyEscaping(body) { body in
-            var box = body
-            _ = try withUnsafeMutablePointer(to: &box) { payload in
-                try Libgit2.check(git_odb_foreach(odb, { oid, payload in
-                    guard let oid, let payload else { return 0 }
-                    payload.assumingMemoryBound(to: ((ObjectID) -> Void).self).pointee(ObjectID(oid.pointee))
-                    return 0
-                }, payload), "git_odb_foreach")
-            }
-        }
     }
 }
 

@@ -19,9 +19,9 @@ public struct StoreChange {
 /// HEAD's tree (never the index) and published by compare-and-swap of HEAD's branch.
 public final class Store {
     public let repository: GitRepository
-    /// Whether `apply` packs loose objects after its commit when they have piled up. A
-    /// long-running writer (the HTTP server) turns this off and calls `packIfNeeded` itself, so
-    /// that packing waits until it is idle.
+    /// Whether `apply` packs (or starts packing, see `onPackingDue`) after its commit when loose
+    /// objects have piled up. The HTTP server turns this off: its packer thread calls
+    /// `collectGarbage` on a second handle.
     public var packsAfterCommit = true
     /// When set (and `packsAfterCommit` is on), `apply` calls this instead of packing inline
     /// once packing is due: the CLI starts `agent gc --auto` in the background, as git does
@@ -82,7 +82,7 @@ public final class Store {
     /// for a second `Store` on the same repository, beside the one that commits: the packs are
     /// written while commits go on, and only deleting what they replace takes the write lock.
     @discardableResult
-    public func packAlongsideWriters(force: Bool = false) throws -> Bool {
+    func packAlongsideWriters(force: Bool = false) throws -> Bool {
         try repository.packLooseObjectsIfNeeded(force: force, removeUnder: { body in try withWriteLock(body) })
     }
 
@@ -103,7 +103,7 @@ public final class Store {
     /// `auto`: only when packing is due. Returns whether it packed.
     @discardableResult
     public func collectGarbage(auto: Bool) throws -> Bool {
-        let lock = repository.gitDirectory + "envagent-pack.lock"
+        let lock = repository.commonDirectory + "envagent-pack.lock"
         guard let packed = try FileIO.withExclusiveLock(lock, wait: !auto, {
             try packAlongsideWriters(force: !auto)
         }) else { return false }
