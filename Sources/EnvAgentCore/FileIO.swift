@@ -153,25 +153,17 @@ public enum FileIO {
     /// Runs `body` holding an exclusive `flock` on `path` (created 0600), released when it
     /// returns or the process dies.
     public static func withExclusiveLock<T>(_ path: String, _ body: () throws -> T) throws -> T {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw AgentError.internal("cannot open \(path): \(errnoMessage())") }
-        defer { close(fd) }
-        while flock(fd, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw AgentError.internal("cannot lock \(path): \(errnoMessage())") }
-        }
-        defer { flock(fd, LOCK_UN) }
-        return try body()
+        try withExclusiveLock(path, wait: true, body)!
     }
 
     /// Like `withExclusiveLock`, but without waiting when `wait` is false: nil when another
     /// holder has the lock.
     public static func withExclusiveLock<T>(_ path: String, wait: Bool, _ body: () throws -> T) throws -> T? {
-        if wait { return try withExclusiveLock(path, body) }
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw AgentError.internal("cannot open \(path): \(errnoMessage())") }
         defer { close(fd) }
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            if errno == EWOULDBLOCK { return nil }
+        while flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) != 0 {
+            if !wait && errno == EWOULDBLOCK { return nil }
             guard errno == EINTR else { throw AgentError.internal("cannot lock \(path): \(errnoMessage())") }
         }
         defer { flock(fd, LOCK_UN) }

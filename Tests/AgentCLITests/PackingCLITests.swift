@@ -27,6 +27,8 @@ import Testing
         let gc = try box.agent("gc")
         #expect(gc.status == 0 && ["packed\n", "nothing to pack\n"].contains(gc.stdout), "\(gc.stdout)\(gc.stderr)")
         #expect(try looseObjects(box) == 0)
+        let again = try box.agent("gc")
+        #expect(again.status == 0 && again.stdout == "nothing to pack\n", "\(again.stdout)")
         let auto = try box.agent("gc", "--auto")
         #expect(auto.status == 0 && auto.stdout.isEmpty)
         let fsck = try box.git("fsck", "--strict", "--no-dangling")

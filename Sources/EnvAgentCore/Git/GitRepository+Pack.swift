@@ -21,7 +21,7 @@ extension GitRepository {
     private var objectsDirectory: String { commonDirectory + "objects" }
 
     /// Packs the loose objects once they have piled up, then restores the geometric progression
-    /// of packs; returns whether it packed. Called after each agent commit under the store's
+    /// of packs; returns whether it wrote a pack. Called after each agent commit under the store's
     /// write lock. A long-running writer packs from a second repository handle while commits go
     /// on: then only the deletions run inside `removeUnder` (the write lock). Every deletion
     /// comes after the new pack holding those objects is complete, so no interleaving with
@@ -34,8 +34,8 @@ extension GitRepository {
             try writePack(loose.map(\.id))
             try lock { removeLooseCopies(loose) }
         }
-        try consolidatePacks(removeUnder: lock)
-        return true
+        let rolledUp = try consolidatePacks(removeUnder: lock)
+        return !loose.isEmpty || rolledUp
     }
 
     /// Whether enough loose objects have piled up to pack them (one `readdir` of `objects/`), or
@@ -53,16 +53,17 @@ extension GitRepository {
     /// geometric set of packs this small is cheap to search anyway).
     static let packsBeforeCheckingProgression = 8
 
-    /// Rolls the packs that break the geometric progression up into one.
-    func consolidatePacks(removeUnder lock: (() -> Void) throws -> Void = { $0() }) throws {
+    /// Rolls the packs that break the geometric progression up into one; returns whether it did.
+    @discardableResult
+    func consolidatePacks(removeUnder lock: (() -> Void) throws -> Void = { $0() }) throws -> Bool {
         let packs = packFiles().compactMap { path in PackIndex(path: path + ".idx").map { (path: path, index: $0) } }
             .filter { !FileIO.exists($0.path + ".keep") }
             .sorted { $0.index.count < $1.index.count }
         let rollUp = Self.packsToRollUp(packs.map(\.index.count), factor: Self.geometricFactor)
-        guard rollUp >= 2 else { return }
+        guard rollUp >= 2 else { return false }
         var ids = Set<ObjectID>()
         for pack in packs.prefix(rollUp) {
-            guard let all = pack.index.objectIDs() else { return } // unreadable index: leave the packs alone
+            guard let all = pack.index.objectIDs() else { return false } // unreadable index: leave the packs alone
             ids.formUnion(all)
         }
         let newPack = try writePack(Array(ids))
@@ -71,6 +72,7 @@ extension GitRepository {
                 for ext in [".pack", ".idx", ".rev"] { unlink(pack.path + ext) }
             }
         }
+        return true
     }
 
     /// Given pack object counts in ascending order, how many of the smallest must be rolled up
