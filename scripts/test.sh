@@ -13,8 +13,8 @@ fi
 # The ssh:// sync test starts its own sshd on 127.0.0.1 and uses ssh-keygen, ssh-agent, ssh-add.
 if [ ! -x /usr/sbin/sshd ] || ! command -v ssh-agent >/dev/null 2>&1; then
     echo "test: installing openssh-server openssh-client" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null; } \
+        || echo "test: could not install OpenSSH; the ssh:// sync test will say it is skipped" >&2
 fi
 swift build --build-tests 2>&1 | grep -v "^\[" || true
 bash scripts/contract-test.sh .build/debug/agent
