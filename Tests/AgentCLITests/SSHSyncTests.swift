@@ -11,7 +11,7 @@ import Glibc
 final class TestSSHServer: @unchecked Sendable {
     static let binary = "/usr/sbin/sshd"
     static var isAvailable: Bool {
-        FileManager.default.isExecutableFile(atPath: binary) && FileManager.default.isExecutableFile(atPath: "/usr/bin/ssh-keygen")
+        [binary, "/usr/bin/ssh-keygen", "/usr/bin/ssh-agent", "/usr/bin/ssh-add"].allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
     let folder: String
@@ -171,7 +171,7 @@ struct SSHSyncTests {
         defer { kill(agentPID, SIGKILL) } // SIGKILL: a signal mask inherited through the launcher may block SIGTERM
         let socketDeadline = Date().addingTimeInterval(10)
         while !FileManager.default.fileExists(atPath: agentSocket) && Date() < socketDeadline { Thread.sleep(forTimeInterval: 0.05) }
-        #expect(try runProcess("/usr/bin/timeout", ["10", "ssh-add", "-q", keys + "/id"], environment: ["SSH_AUTH_SOCK": agentSocket]).status == 0)
+        #expect(try runProcess("/usr/bin/timeout", ["10", "/usr/bin/ssh-add", "-q", keys + "/id"], environment: ["SSH_AUTH_SOCK": agentSocket]).status == 0)
         #expect(try box.agent(["update", "API_KEY"], stdin: "sk-via-ssh-agent-03").status == 0)
         let viaAgent = try box.exec("/usr/bin/timeout", ["60", agentBinary, "sync", "--timeout", "20"], stdin: nil,
                                     env: ["SSH_AUTH_SOCK": agentSocket, "AGENT_SSH_KEY": ""], cwd: box.repo)
