@@ -186,6 +186,22 @@ import Glibc
     }
 }
 
+/// Binds the TCP socket `fd` to 127.0.0.1 on a port the kernel picks; returns that port.
+func bindToLoopback(_ fd: Int32) throws -> Int {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) }
+    }
+    guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
+    withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
 /// A TCP listener on 127.0.0.1 that accepts connections and never writes a byte.
 final class SilentListener: Sendable {
     let port: Int
@@ -193,19 +209,10 @@ final class SilentListener: Sendable {
 
     init() throws {
         let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) }
-        }
-        guard bound == 0, listen(fd, 8) == 0 else { throw POSIXError(.EADDRINUSE) }
-        withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &length) }
-        }
+        let bound = try bindToLoopback(fd)
+        guard listen(fd, 8) == 0 else { throw POSIXError(.EADDRINUSE) }
         socket = fd
-        port = Int(UInt16(bigEndian: address.sin_port))
+        port = bound
         // Accepted connections stay open (and silent) until the listener is closed.
         Thread.detachNewThread {
             var clients: [Int32] = []

@@ -104,10 +104,7 @@ public final class Store {
     @discardableResult
     public func collectGarbage(auto: Bool) throws -> Bool {
         let lock = repository.commonDirectory + "envagent-pack.lock"
-        guard let packed = try FileIO.withExclusiveLock(lock, wait: !auto, {
-            try packAlongsideWriters(force: !auto)
-        }) else { return false }
-        return packed
+        return try FileIO.withExclusiveLock(lock, wait: !auto) { try packAlongsideWriters(force: !auto) } ?? false
     }
 
     /// Serialises agent writers of this repository (an advisory `flock`, released if the
