@@ -21,10 +21,14 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
-        .systemLibrary(
-            name: "CLibgit2",
-            pkgConfig: "libgit2",
-            providers: [.apt(["libgit2-dev"]), .brew(["libgit2"])]
+        // libgit2's headers only (Debian's libgit2-dev puts them on the default include path):
+        // the library is not linked but loaded on first use by CLibgit2Loader, so a command
+        // that never touches git does not pay for loading it. pkg-config would add -lgit2.
+        .systemLibrary(name: "CLibgit2"),
+        .target(
+            name: "CLibgit2Loader",
+            dependencies: ["CLibgit2"],
+            linkerSettings: [.linkedLibrary("dl")]
         ),
         .systemLibrary(
             name: "CSodium",
@@ -33,11 +37,14 @@ let package = Package(
         ),
         .target(
             name: "CAgentShims",
-            dependencies: ["CLibgit2"]
+            dependencies: ["CLibgit2", "CLibgit2Loader"],
+            // The CA-deferral shim must win over mbedTLS's definition for the libgit2 loaded
+            // later with dlopen, which sees only what the executable exports.
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic-symbol=mbedtls_x509_crt_parse_file"])]
         ),
         .target(
             name: "EnvAgentCore",
-            dependencies: ["CLibgit2", "CSodium", "CAgentShims"]
+            dependencies: ["CLibgit2", "CLibgit2Loader", "CSodium", "CAgentShims"]
         ),
         .target(
             name: "EnvAgentServer",

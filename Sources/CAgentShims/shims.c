@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <git2.h>
 #include <fcntl.h>
+#include "CLibgit2Loader.h"
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -10,6 +11,8 @@
 #include "CAgentShims.h"
 
 int envagent_git_configure(void) {
+    // git_libgit2_opts is variadic, so it has no forwarding stub: call the loaded one directly.
+    int (*git_libgit2_opts)(int, ...) = (int (*)(int, ...))envagent_libgit2_symbol("git_libgit2_opts");
     // The agent writes every object a tree or commit references before it, so libgit2's
     // existence re-checks are redundant; reads are verified by git's own fsck and, for values,
     // by the AEAD tag. git does not re-hash objects on read either.

@@ -1,12 +1,20 @@
 import CAgentShims
 import CLibgit2
+import CLibgit2Loader
 
 /// libgit2 initialisation and the single place where its return codes become `AgentError`s.
 public enum Libgit2 {
-    private static let initialized: Bool = git_libgit2_init() > 0 && envagent_git_configure() == 0
+    /// nil once libgit2 is loaded (see CLibgit2Loader) and initialised, else why not.
+    private static let initializationFailure: String? = {
+        var message = [CChar](repeating: 0, count: 512)
+        guard envagent_libgit2_load(&message, message.count) == 0 else {
+            return String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        return git_libgit2_init() > 0 && envagent_git_configure() == 0 ? nil : "libgit2 failed to initialise"
+    }()
 
     static func ensureInitialized() throws {
-        guard initialized else { throw AgentError.internal("libgit2 failed to initialise") }
+        if let failure = initializationFailure { throw AgentError.internal(failure) }
     }
 
     /// Whether the CA bundle is still unparsed (see `loadCertificateAuthorities`).
