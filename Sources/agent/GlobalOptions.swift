@@ -21,17 +21,21 @@ struct GlobalOptions: ParsableArguments {
 
     var identitySource: IdentitySource { .fromEnvironment(flagFile: identity) }
 
+    func operations() throws -> Operations {
+        try Self.operations(storePath: store, identityFile: identity)
+    }
+
     /// The operations on the store. Packing, once due after a commit, is left to a background
     /// `agent gc --auto` (started at most once per command), so no command waits for a pack.
-    func operations() throws -> Operations {
-        let store = try Store.open(path: store)
+    static func operations(storePath: String?, identityFile: String?) throws -> Operations {
+        let store = try Store.open(path: storePath)
         var started = false
         store.onPackingDue = { [unowned store] in
             guard !started else { return }
             started = true
             BackgroundProcess.start(FileIO.executablePath(), ["gc", "--auto", "--store", store.repository.gitDirectory])
         }
-        return Operations(store: store, identitySource: identitySource)
+        return Operations(store: store, identitySource: .fromEnvironment(flagFile: identityFile))
     }
 }
 

@@ -274,6 +274,67 @@ import Testing
         #expect(try String(contentsOfFile: clone + "/.env", encoding: .utf8).contains("sk-proj-after-rebase-value"))
     }
 
+    /// A post-checkout at the commit last rendered answers from the recorded state without
+    /// loading libgit2 (LD_DEBUG=files lists every library the loader brings in); anything
+    /// else it cannot vouch for goes through the full check.
+    @Test func noOpPostCheckoutSkipsLibgit2OnlyWhenItCanVouchForTheResult() throws {
+        let box = try guardedRepository()
+        try box.write("[target app]\nenvironment = dev\noutput = .env\n", to: ".envagent/targets")
+        try box.git("add", ".envagent/targets")
+        #expect(try git(box, "commit", "-qm", "targets").status == 0)
+        #expect(try box.agent("render", "--targets").status == 0)
+        let start = try head(box).trimmingCharacters(in: .whitespacesAndNewlines)
+        let trace = ["LD_DEBUG": "files"]
+        func hook(_ old: String, _ new: String, cwd: String? = nil) throws -> Result {
+            try box.agent("hook", "post-checkout", old, new, "1", env: trace, cwd: cwd)
+        }
+        func loadsLibgit2(_ result: Result) -> Bool { result.stderr.contains("libgit2.so") }
+        func messages(_ result: Result) -> [Substring] {
+            // Without the loader's own lines (`<pid>:<TAB>…`).
+            result.stderr.split(separator: "\n").filter { $0.range(of: #"^\s*\d+:\t"#, options: .regularExpression) == nil }
+        }
+        // The probe sees libgit2 when a command does load it.
+        #expect(loadsLibgit2(try box.agent("list", env: trace)))
+
+        let before = try fileIdentity(box.repo + "/.env")
+        let noOp = try hook(start, start)
+        #expect(noOp.status == 0 && messages(noOp).isEmpty && !loadsLibgit2(noOp), "\(noOp.stderr)")
+        #expect(try fileIdentity(box.repo + "/.env") == before)
+
+        // An edited targets file is not vouched for: the full check renders (mode changed).
+        try box.write("[target app]\nenvironment = dev\noutput = .env\nmode = 0640\n", to: ".envagent/targets")
+        let edited = try hook(start, start)
+        #expect(loadsLibgit2(edited) && edited.stderr.contains("EnvAgent: rendered .env"), "\(edited.stderr)")
+        #expect(try FileManager.default.attributesOfItem(atPath: box.repo + "/.env")[.posixPermissions] as? Int == 0o640)
+        #expect(!loadsLibgit2(try hook(start, start)))
+
+        // Another commit with the same store: the full check, silent, then it is remembered.
+        try box.write("docs\n", to: "README.txt")
+        try box.git("add", "README.txt")
+        #expect(try git(box, "commit", "-qm", "docs").status == 0)
+        let docs = try head(box).trimmingCharacters(in: .whitespacesAndNewlines)
+        let rendered = try fileIdentity(box.repo + "/.env")
+        let moved = try hook(start, docs)
+        #expect(moved.status == 0 && messages(moved).isEmpty && loadsLibgit2(moved), "\(moved.stderr)")
+        #expect(try String(contentsOfFile: box.repo + "/.git/envagent-rendered", encoding: .utf8).hasSuffix(" \(docs)\n"))
+        #expect(!loadsLibgit2(try hook(docs, docs)))
+        #expect(try fileIdentity(box.repo + "/.env") == rendered)
+
+        // A store change at the new commit is never taken for a no-op, whatever the state says.
+        #expect(try box.agent("set", "SHORT", stdin: "7654321").status == 0)
+        let changed = try head(box).trimmingCharacters(in: .whitespacesAndNewlines)
+        let rerendered = try hook(docs, changed)
+        #expect(rerendered.stderr.contains("EnvAgent: rendered .env"), "\(rerendered.stderr)")
+        #expect(try renderedTargets(box).contains("SHORT='7654321'"))
+
+        // A linked worktree (`.git` is a file naming its git folder) takes the same short cut.
+        let worktree = box.root + "/worktree"
+        #expect(try box.git("worktree", "add", "-q", "-b", "wt", worktree).status == 0)
+        #expect(try box.agent("render", "--targets", cwd: worktree).status == 0)
+        let inWorktree = try hook(changed, changed, cwd: worktree)
+        #expect(inWorktree.status == 0 && messages(inWorktree).isEmpty && !loadsLibgit2(inWorktree), "\(inWorktree.stderr)")
+    }
+
     @Test func postHooksWarnButNeverFailGit() throws {
         let box = try guardedRepository()
         try box.write("[target app]\nenvironment = dev\noutput = .env\nmode = 77777\n", to: ".envagent/targets")

@@ -124,10 +124,4 @@ extension GitRepository {
             try body(commit(ObjectID(next)))
         }
     }
-
-    /// The id of the tree or blob at `path` in HEAD's tree; nil on an unborn branch or when absent.
-    public func headEntryID(_ path: String) throws -> ObjectID? {
-        guard let head = try head().commit else { return nil }
-        return try commit(head).tree().entryID(at: path)
-    }
 }

@@ -69,37 +69,52 @@ extension Operations {
     /// the store at HEAD (or the targets file) differs from what was last rendered in this
     /// working tree, else returns nil at the cost of one HEAD lookup.
     public func refreshTargetsIfStoreChanged() throws -> [TargetResult]? {
-        guard let state = try renderState(), try readState() != state else { return nil }
+        guard let state = try renderState() else { return nil }
+        let recorded = try readState()
+        if let recorded, recorded.rendersSame(as: state) {
+            // Same store at another commit: remember the commit, so the next hook at it can
+            // answer without opening the repository (`renderTargetsAreCurrent`).
+            if recorded.commit != state.commit { try writeState(state) }
+            return nil
+        }
         guard let config = try renderTargets() else { return nil }
         let results = try render(config)
         try recordRendered(results)
         return results
     }
 
+    /// Whether the render targets of the working tree at `workingTree` are certainly current
+    /// for HEAD at `commit`, decided without opening the repository (see `RenderState.isCurrent`);
+    /// false means "run `refreshTargetsIfStoreChanged`", not "stale".
+    public static func renderTargetsAreCurrent(atCommit commit: String, workingTree: String) -> Bool {
+        RenderState.isCurrent(commit: commit, workingTree: workingTree)
+    }
+
     // MARK: State
 
     /// Where the last rendered store state is kept: per working tree, inside its git folder.
-    private var statePath: String { store.repository.gitDirectory + "envagent-rendered" }
+    private var statePath: String { store.repository.gitDirectory + RenderState.fileName }
 
-    /// `<store tree id> <targets file fingerprint>`, nil when there is no store or no targets file.
-    private func renderState() throws -> String? {
-        guard let targets = try renderTargetsBytes(),
-              let storeTree = try store.repository.headEntryID(StoreFormat.folder) else { return nil }
-        // FNV-1a: a change detector for a small config file, not a security boundary.
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in targets { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return "\(storeTree.hex) \(String(hash, radix: 16))\n"
+    /// HEAD's store tree, targets fingerprint and commit; nil when there is no store or no targets file.
+    private func renderState() throws -> RenderState? {
+        guard let targets = try renderTargetsBytes(), let head = try store.repository.head().commit,
+              let storeTree = try store.repository.commit(head).tree().entryID(at: StoreFormat.folder) else { return nil }
+        return RenderState(storeTree: storeTree.hex, targetsFingerprint: RenderState.fingerprint(targets), commit: head.hex)
     }
 
-    private func readState() throws -> String? {
+    private func readState() throws -> RenderState? {
         guard FileIO.exists(statePath) else { return nil }
-        return String(decoding: try FileIO.read(statePath), as: UTF8.self)
+        return RenderState(parsing: try FileIO.read(statePath))
+    }
+
+    private func writeState(_ state: RenderState) throws {
+        try FileIO.writeAtomically(statePath, bytes: Array(state.text.utf8), mode: 0o644, sync: false)
     }
 
     /// Remembers the rendered state unless a target failed (so the next hook retries).
     private func recordRendered(_ results: [TargetResult]) throws {
         guard !results.contains(where: { $0.outcome == .failed }), let state = try renderState() else { return }
-        try FileIO.writeAtomically(statePath, bytes: Array(state.utf8), mode: 0o644, sync: false)
+        try writeState(state)
     }
 
     // MARK: Rendering

@@ -26,10 +26,32 @@ struct HookCommand: ParsableCommand {
 
     func run() throws {
         if name == "pre-commit" { return try preCommit() }
-        // post-checkout's third argument is 0 for a file checkout: HEAD did not move.
-        if name == "post-checkout" && arguments.count >= 3 && arguments[2] == "0" { return }
+        Self.refreshTargets(hook: name, arguments: arguments, inWorkingTree: global.store == nil ? "." : nil,
+                            operations: global.operations)
+    }
+
+    /// The post-* hooks never take options, and git runs them on every checkout, merge and
+    /// rebase step: `agent hook post-… ARGS` (nothing starting with `-`) skips the general
+    /// argument parser, whose start-up costs more than the no-op check itself (`Agent.main`).
+    static func plainPostHook(_ argv: [String]) -> (name: String, arguments: [String])? {
+        guard argv.count >= 3, argv[1] == "hook", argv[2].hasPrefix("post-"), HookScripts.names.contains(argv[2]),
+              !argv.dropFirst(3).contains(where: { $0.hasPrefix("-") }) else { return nil }
+        return (argv[2], Array(argv.dropFirst(3)))
+    }
+
+    /// post-checkout, post-merge, post-rewrite: re-render the targets when the store changed.
+    /// Never fails (problems are warnings). `workingTree` (the current directory, where git
+    /// runs hooks, unless --store named another repository) allows post-checkout's check that
+    /// needs no repository.
+    static func refreshTargets(hook name: String, arguments: [String], inWorkingTree workingTree: String?,
+                               operations: () throws -> Operations) {
+        if name == "post-checkout" && arguments.count >= 3 {
+            // The third argument is 0 for a file checkout: HEAD did not move.
+            if arguments[2] == "0" { return }
+            if let workingTree, Operations.renderTargetsAreCurrent(atCommit: arguments[1], workingTree: workingTree) { return }
+        }
         do {
-            guard let results = try global.operations().refreshTargetsIfStoreChanged() else { return }
+            guard let results = try operations().refreshTargetsIfStoreChanged() else { return }
             for result in results {
                 switch result.outcome {
                 case .written: Console.err("EnvAgent: rendered \(result.output) (\(result.environment), \(result.secrets) secret\(result.secrets == 1 ? "" : "s"))")
