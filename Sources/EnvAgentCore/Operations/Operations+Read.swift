@@ -50,7 +50,12 @@ extension Operations {
             guard let line = secrets.line(named: name) else { throw Self.noSecret(name, environment) }
             return line
         }
-        return try lines.map { RenderEntry(name: $0.name, envVar: $0.envVar, value: try key.open($0)) }
+        return try Self.decrypt(lines, with: key)
+    }
+
+    /// The render entries of `lines`, decrypted (on every core for a large environment).
+    static func decrypt(_ lines: [SecretLine], with key: EnvironmentKey) throws -> [RenderEntry] {
+        try Parallel.map(lines) { RenderEntry(name: $0.name, envVar: $0.envVar, value: try key.open($0)) }
     }
 
     /// The rendered file (`.env`, `sh` or JSON) for `names` (all when empty).

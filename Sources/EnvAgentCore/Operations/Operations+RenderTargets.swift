@@ -138,7 +138,7 @@ extension Operations {
                     guard let line = secrets.line(named: name) else { throw Self.noSecret(name, target.environment) }
                     return line
                 }
-                let entries = try lines.map { RenderEntry(name: $0.name, envVar: $0.envVar, value: try key.open($0)) }
+                let entries = try Self.decrypt(lines, with: key)
                 let rendered = try DotEnv.render(entries, format: target.format)
                 result.secrets = entries.count
                 result.outcome = try write(rendered, to: outputPath(target.output), mode: mode_t(target.mode))

@@ -110,6 +110,8 @@ extension Operations {
             let now = Timestamp.now()
             var changedNames: [String] = []
             var newLines: [SecretLine] = []
+            // Validate in order first, then seal on every core (each value is independent).
+            var pending: [(request: WriteRequest, envVar: String, old: SecretLine?)] = []
             for request in requests {
                 let old = secrets.line(named: request.name)
                 if old != nil { existing.insert(request.name) }
@@ -127,24 +129,33 @@ extension Operations {
                     throw AgentError.validation("env_var", "\(envVar) is already the env var of secret '\(owner)' in environment '\(environment)'",
                                                 type: "duplicate_env_var", hint: "pick another with --env-var")
                 }
+                if let old, old.envVar != envVar { ownerOfEnvVar[old.envVar] = nil }
+                ownerOfEnvVar[envVar] = request.name
+                pending.append((request, envVar, old))
+            }
+            // nil: a member wrote the value the line already holds, which keeps its ciphertext.
+            let sealedLines = try Parallel.map(pending) { item -> SecretLine? in
                 let sealedValue: String
                 switch access {
                 case .member(let key):
-                    if let old, old.envVar == envVar, let current = try? key.open(old),
-                       Crypto.equal(current.bytes, request.value.bytes) {
-                        results.append((old, false))
-                        continue
+                    if let old = item.old, old.envVar == item.envVar, let current = try? key.open(old),
+                       Crypto.equal(current.bytes, item.request.value.bytes) {
+                        return nil
                     }
-                    sealedValue = try key.seal(request.value, name: request.name)
+                    sealedValue = try key.seal(item.request.value, name: item.request.name)
                 case .writeOnly(let publicKey):
-                    sealedValue = try publicKey.seal(request.value, name: request.name)
+                    sealedValue = try publicKey.seal(item.request.value, name: item.request.name)
                 }
-                let line = SecretLine(name: request.name, envVar: envVar, createdAt: old?.createdAt ?? now, updatedAt: now,
-                                      sealedValue: sealedValue)
-                if let old, old.envVar != envVar { ownerOfEnvVar[old.envVar] = nil }
-                ownerOfEnvVar[envVar] = request.name
+                return SecretLine(name: item.request.name, envVar: item.envVar, createdAt: item.old?.createdAt ?? now,
+                                  updatedAt: now, sealedValue: sealedValue)
+            }
+            for (item, line) in zip(pending, sealedLines) {
+                guard let line else {
+                    results.append((item.old!, false))
+                    continue
+                }
                 newLines.append(line)
-                changedNames.append(request.name)
+                changedNames.append(item.request.name)
                 results.append((line, true))
             }
             reportExisting(existing)

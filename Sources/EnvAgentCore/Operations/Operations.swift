@@ -13,7 +13,7 @@ public struct Operations {
 
     /// How this process may use an environment: as a member (holding its key) or write-only
     /// (sealing to its public key; no identity, or one that is not a recipient).
-    enum Access {
+    enum Access: Sendable {
         case member(EnvironmentKey)
         case writeOnly(EnvironmentPublicKey)
 
