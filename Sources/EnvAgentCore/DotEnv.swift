@@ -206,13 +206,18 @@ public enum DotEnv {
                     throw fail("unexpected characters after the closing quote", at: line)
                 }
             } else {
-                while i < n && bytes[i] != newline {
-                    if bytes[i] == UInt8(ascii: "#") && (value.isEmpty || isBlank(value.last!)) { break }
-                    value.append(bytes[i])
-                    i += 1
+                // Up to the end of the line or a `#` that starts the value or follows a blank,
+                // without trailing blanks or CR; copied once.
+                var end = i
+                while end < n && bytes[end] != newline {
+                    if bytes[end] == UInt8(ascii: "#") && (end == i || isBlank(bytes[end - 1])) { break }
+                    end += 1
                 }
+                var last = end
+                while last > i && (isBlank(bytes[last - 1]) || bytes[last - 1] == cr) { last -= 1 }
+                value = Array(bytes[i..<last])
+                i = end
                 while i < n && bytes[i] != newline { i += 1 }
-                while let last = value.last, isBlank(last) || last == cr { value.removeLast() }
             }
             if let earlier = seen[key] {
                 throw fail("\(key) is set again (first on line \(earlier))", at: start)

@@ -88,12 +88,12 @@ import Testing
               F = spaced
             G=a#b
 
-            """
+            """ + "H=crlf value \t\r\nI=#only a comment\nJ=tab\t# comment\nK=last"
         let parsed = try DotEnv.parse(Array(text.utf8))
         let map = Dictionary(uniqueKeysWithValues: parsed.map { ($0.key, $0.value.utf8String) })
         #expect(map == ["A": "plain value", "B": "single # kept", "C": "double \"esc\" \n line", "D": "",
-                        "E": "multi\nline", "F": "spaced", "G": "a#b"])
-        #expect(parsed.map(\.line) == [2, 3, 4, 5, 6, 8, 9])
+                        "E": "multi\nline", "F": "spaced", "G": "a#b", "H": "crlf value", "I": "", "J": "tab", "K": "last"])
+        #expect(parsed.map(\.line) == [2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13])
     }
 
     @Test func parserRoundTripsRenderedOutput() throws {

@@ -73,6 +73,7 @@ import Testing
             let bytes = try Crypto.randomBytes(length)
             let text = Crypto.base64(bytes)
             #expect(Base64.decode(Array(text.utf8)) == bytes)
+            #expect(bytes.withUnsafeBytes { Base64.encode($0, after: "a:") } == "a:" + text)
         }
     }
 

@@ -12,11 +12,14 @@ public struct EnvironmentKey: Sendable {
     /// The derived sealing key pair: its public half is stored in the recipients file.
     public let publicKey: EnvironmentPublicKey
     private let sealingSecretKey: SecretBytes
+    /// Everything of the associated data but the name (built once, not per value).
+    private let associatedDataPrefix: [UInt8]
 
     init(key: SecretBytes, storeID: String, environment: String) throws {
         self.key = key
         self.storeID = storeID
         self.environment = environment
+        associatedDataPrefix = ValueBinding.associatedDataPrefix(storeID: storeID, environment: environment)
         var label = Array(StoreFormat.sealingKeyLabel.utf8)
         label.append(0); label += storeID.utf8
         label.append(0); label += environment.utf8
@@ -60,9 +63,9 @@ public struct EnvironmentKey: Sendable {
 
     /// Seals `value` for secret `name`: the VALUE field of its secrets line.
     public func seal(_ value: SecretBytes, name: String) throws -> String {
-        let ad = ValueBinding.associatedData(storeID: storeID, environment: environment, name: name)
+        let ad = ValueBinding.associatedData(associatedDataPrefix, name: name)
         let sealed = try value.withUnsafeBytes { try Crypto.seal($0, key: key, associatedData: ad) }
-        return StoreFormat.aeadValuePrefix + Crypto.base64(sealed)
+        return sealed.withUnsafeBytes { Base64.encode($0, after: StoreFormat.aeadValuePrefix) }
     }
 
     /// Opens a secrets line of either kind; the error names the line's secret and environment,
@@ -74,7 +77,7 @@ public struct EnvironmentKey: Sendable {
         guard let kind = line.valueKind, let ciphertext = line.ciphertext else {
             throw ValueBinding.unreadable(line, environment, "has a value that is not valid base64 ciphertext")
         }
-        let ad = ValueBinding.associatedData(storeID: storeID, environment: environment, name: line.name)
+        let ad = ValueBinding.associatedData(associatedDataPrefix, name: line.name)
         let plain: SecretBytes?
         switch kind {
         case .aead:
@@ -113,10 +116,23 @@ enum ValueBinding {
     static let digestBytes = 32
 
     static func associatedData(storeID: String, environment: String, name: String) -> [UInt8] {
-        var ad = Array("\(StoreFormat.associatedDataLabel)\(StoreFormat.version)".utf8)
-        ad.append(0); ad += storeID.utf8
-        ad.append(0); ad += environment.utf8
-        ad.append(0); ad += name.utf8
+        associatedData(associatedDataPrefix(storeID: storeID, environment: environment), name: name)
+    }
+
+    /// `envagent/value/v<format> 0x00 STOREID 0x00 ENVIRONMENT 0x00`.
+    static func associatedDataPrefix(storeID: String, environment: String) -> [UInt8] {
+        var prefix = Array("\(StoreFormat.associatedDataLabel)\(StoreFormat.version)".utf8)
+        prefix.append(0); prefix += storeID.utf8
+        prefix.append(0); prefix += environment.utf8
+        prefix.append(0)
+        return prefix
+    }
+
+    static func associatedData(_ prefix: [UInt8], name: String) -> [UInt8] {
+        var ad = [UInt8]()
+        ad.reserveCapacity(prefix.count + name.utf8.count)
+        ad += prefix
+        ad += name.utf8
         return ad
     }
 

@@ -163,19 +163,27 @@ public struct SecretLine: Sendable, Equatable {
 
     public init(raw: ArraySlice<UInt8>) {
         self.raw = raw
-        // Positions of the first four spaces, found without allocating: this runs per line.
+        // Positions of the first four spaces (and whether there is a fifth), found with memchr
+        // and without allocating: this runs per line.
         var found = (raw.endIndex, raw.endIndex, raw.endIndex, raw.endIndex)
         var count = 0
-        for index in raw.indices where raw[index] == UInt8(ascii: " ") {
-            switch count {
-            case 0: found.0 = index
-            case 1: found.1 = index
-            case 2: found.2 = index
-            case 3: found.3 = index
-            default: break
+        raw.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            var offset = 0
+            while count <= 4, offset < buffer.count,
+                  let hit = memchr(base + offset, Int32(UInt8(ascii: " ")), buffer.count - offset) {
+                offset = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                let index = raw.startIndex + offset
+                switch count {
+                case 0: found.0 = index
+                case 1: found.1 = index
+                case 2: found.2 = index
+                case 3: found.3 = index
+                default: break
+                }
+                count += 1
+                offset += 1
             }
-            count += 1
-            if count > 4 { break }
         }
         name = String(decoding: raw[raw.startIndex..<found.0], as: UTF8.self)
         let (a, b, c, d) = found
@@ -189,7 +197,15 @@ public struct SecretLine: Sendable, Equatable {
     public init(raw: [UInt8]) { self.init(raw: raw[...]) }
 
     public init(name: String, envVar: String, createdAt: String, updatedAt: String, sealedValue: String) {
-        self.init(raw: Array("\(name) \(envVar) \(createdAt) \(updatedAt) \(sealedValue)".utf8))
+        var raw: [UInt8] = []
+        raw.reserveCapacity(name.utf8.count + envVar.utf8.count + createdAt.utf8.count + updatedAt.utf8.count
+                            + sealedValue.utf8.count + 4)
+        for field in [name, envVar, createdAt, updatedAt] {
+            raw += field.utf8
+            raw.append(UInt8(ascii: " "))
+        }
+        raw += sealedValue.utf8
+        self.init(raw: raw)
     }
 
     public static func == (lhs: SecretLine, rhs: SecretLine) -> Bool { lhs.raw == rhs.raw }
@@ -259,9 +275,13 @@ public struct SecretsFile: Sendable, Equatable {
         var lines: [SecretLine] = []
         lines.reserveCapacity(bytes.count / 96)
         var start = 0
-        for index in bytes.indices where bytes[index] == UInt8(ascii: "\n") {
-            if index > start { lines.append(SecretLine(raw: bytes[start..<index])) }
-            start = index + 1
+        bytes.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            while start < buffer.count, let hit = memchr(base + start, Int32(UInt8(ascii: "\n")), buffer.count - start) {
+                let end = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                if end > start { lines.append(SecretLine(raw: bytes[start..<end])) }
+                start = end + 1
+            }
         }
         if start < bytes.count { lines.append(SecretLine(raw: bytes[start...])) }
         // Written sorted; re-sort only when a hand edit broke the order.
