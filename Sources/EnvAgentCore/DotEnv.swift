@@ -158,7 +158,7 @@ public enum DotEnv {
             // key
             var keyStart = i
             while i < n && bytes[i] != UInt8(ascii: "=") && bytes[i] != newline && !isBlank(bytes[i]) { i += 1 }
-            if String(decoding: bytes[keyStart..<i], as: UTF8.self) == "export" && i < n && isBlank(bytes[i]) {
+            if i < n && isBlank(bytes[i]) && bytes[keyStart..<i].elementsEqual("export".utf8) {
                 while i < n && isBlank(bytes[i]) { i += 1 }
                 keyStart = i
                 while i < n && bytes[i] != UInt8(ascii: "=") && bytes[i] != newline && !isBlank(bytes[i]) { i += 1 }

@@ -200,10 +200,14 @@ public struct SecretLine: Sendable, Equatable {
         var raw: [UInt8] = []
         raw.reserveCapacity(name.utf8.count + envVar.utf8.count + createdAt.utf8.count + updatedAt.utf8.count
                             + sealedValue.utf8.count + 4)
-        for field in [name, envVar, createdAt, updatedAt] {
-            raw += field.utf8
-            raw.append(UInt8(ascii: " "))
-        }
+        raw += name.utf8
+        raw.append(UInt8(ascii: " "))
+        raw += envVar.utf8
+        raw.append(UInt8(ascii: " "))
+        raw += createdAt.utf8
+        raw.append(UInt8(ascii: " "))
+        raw += updatedAt.utf8
+        raw.append(UInt8(ascii: " "))
         raw += sealedValue.utf8
         self.init(raw: raw)
     }
