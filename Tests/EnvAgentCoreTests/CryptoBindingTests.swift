@@ -18,7 +18,7 @@ import Testing
         #expect(try key.seal(secret("same"), name: "A") != key.seal(secret("same"), name: "A"))
     }
 
-    /// Nonces come from a pooled buffer: across several refills (8 KiB = 341 nonces each), no
+    /// Nonces come from a pooled buffer: across many refills (growing from 256 bytes to 8 KiB), no
     /// nonce repeats, each seal opens, and no nonce is all zeros (the pool wipes what it hands out).
     @Test func pooledNoncesNeverRepeat() throws {
         let key = try Crypto.newAEADKey()
