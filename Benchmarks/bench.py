@@ -161,7 +161,10 @@ def dir_size(path, files_only=False):
         else:
             dirs_and_files = dirs + files
         for name in dirs_and_files:
-            st = os.lstat(os.path.join(root, name))
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except FileNotFoundError:  # removed by a background gc during a progress reading
+                continue
             apparent += st.st_size
             disk += st.st_blocks * 512
     return apparent, disk
