@@ -8,33 +8,45 @@ import Darwin
 /// Independent per-secret work (opening or sealing thousands of values) split across the
 /// machine's cores. Small batches stay on the calling thread: a worker costs more than a few
 /// hundred AEAD operations. Workers are plain threads, started and joined here: Dispatch's
-/// pool took 3–4 ms to start its first worker, as long as the work it was meant to halve.
+/// pool took 3–4 ms to start its first worker, as long as the work it was meant to halve. The
+/// calling thread and the workers take blocks of items from a shared counter, so a worker that
+/// starts late (a new thread can take milliseconds to run on an idle virtual CPU) leaves more
+/// blocks to the others instead of keeping them waiting.
 enum Parallel {
     /// Items per worker below which splitting does not pay.
     static let minimumChunk = 1_000
+    /// Items taken at a time.
+    static let blockSize = 256
 
     private static let processors = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+
+    private final class Counter: Sendable {
+        let next = Atomic<Int>(0)
+    }
 
     /// `items.map(transform)`, in order; when `transform` throws, the error of the first
     /// failing item in order is thrown, as the sequential map would.
     static func map<Item: Sendable, Output: Sendable>(
         _ items: [Item], _ transform: @escaping @Sendable (Item) throws -> Output
     ) throws -> [Output] {
-        let chunks = min(processors, items.count / minimumChunk)
-        guard chunks > 1 else { return try items.map(transform) }
-        let size = (items.count + chunks - 1) / chunks
-        let results = Mutex<[Result<[Output], any Error>?]>(Array(repeating: nil, count: chunks))
-        let run: @Sendable (Int) -> Void = { chunk in
-            let range = (chunk * size)..<min(items.count, (chunk + 1) * size)
-            let result = Result { try items[range].map(transform) }
-            results.withLock { $0[chunk] = result }
+        let threads = min(processors, items.count / minimumChunk)
+        guard threads > 1 else { return try items.map(transform) }
+        let blocks = (items.count + blockSize - 1) / blockSize
+        let counter = Counter()
+        let results = Mutex<[Result<[Output], any Error>?]>(Array(repeating: nil, count: blocks))
+        let drain: @Sendable () -> Void = {
+            while true {
+                let block = counter.next.add(1, ordering: .relaxed).oldValue
+                guard block < blocks else { return }
+                let range = (block * blockSize)..<min(items.count, (block + 1) * blockSize)
+                let result = Result { try items[range].map(transform) }
+                results.withLock { $0[block] = result }
+            }
         }
-        // Chunk 0 on this thread, the others on workers; a worker that cannot start runs here.
-        let workers = (1..<chunks).map { chunk in (chunk, Worker.start { run(chunk) }) }
-        run(0)
-        for (chunk, worker) in workers {
-            if let worker { worker.join() } else { run(chunk) }
-        }
+        // A worker that cannot start leaves its blocks to this thread.
+        let workers = (1..<threads).compactMap { _ in Worker.start(drain) }
+        drain()
+        for worker in workers { worker.join() }
         var outputs: [Output] = []
         outputs.reserveCapacity(items.count)
         for result in results.withLock({ $0 }) {
