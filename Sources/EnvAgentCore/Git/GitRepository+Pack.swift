@@ -18,7 +18,7 @@ extension GitRepository {
     static let geometricFactor = 2
 
     /// The shared objects folder (a linked worktree's own git folder has none).
-    private var objectsDirectory: String { commonDirectory + "objects" }
+    var objectsDirectory: String { commonDirectory + "objects" }
 
     /// Packs the loose objects once they have piled up, then restores the geometric progression
     /// of packs; returns whether it wrote a pack. Called after each agent commit under the store's

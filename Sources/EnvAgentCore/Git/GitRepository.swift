@@ -122,7 +122,7 @@ public final class GitRepository {
         try Libgit2.check(git_repository_odb(&odb, pointer), "git_repository_odb")
         defer { git_odb_free(odb) }
         var backend: UnsafeMutablePointer<git_odb_backend>?
-        try Libgit2.check(git_odb_backend_loose(&backend, commonDirectory + "objects", 1, 0, 0, 0), "git_odb_backend_loose")
+        try Libgit2.check(git_odb_backend_loose(&backend, objectsDirectory, 1, 0, 0, 0), "git_odb_backend_loose")
         let rc = git_odb_add_backend(odb, backend, 3) // above the packs (2) and the default loose backend (1)
         if rc < 0 { backend?.pointee.free(backend) }
         try Libgit2.check(rc, "git_odb_add_backend")
