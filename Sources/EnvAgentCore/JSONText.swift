@@ -2,9 +2,9 @@
 /// envelope) and for rendering values into buffers that are wiped afterwards.
 enum JSONText {
     private static let quote = UInt8(ascii: "\"")
+    private static let hex = Array("0123456789abcdef".utf8)
 
     static func appendString<C: Collection>(_ value: C, to out: inout [UInt8]) where C.Element == UInt8 {
-        let hex = Array("0123456789abcdef".utf8)
         out.append(quote)
         for byte in value {
             switch byte {

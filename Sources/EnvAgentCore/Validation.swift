@@ -8,18 +8,24 @@ public enum Validation {
     }
 
     /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
+    /// (Both checks walk the UTF-8 view in place: they run for every line of an import.)
     public static func isValidName(_ name: String) -> Bool {
-        let bytes = Array(name.utf8)
-        guard let first = bytes.first, bytes.count <= maxNameLength, isNameStart(first) else { return false }
-        return bytes.dropFirst().allSatisfy { isNameStart($0) || $0 == 0x2E || $0 == 0x2D }
+        var count = 0
+        for byte in name.utf8 {
+            guard count < maxNameLength, isNameStart(byte) || (count > 0 && (byte == 0x2E || byte == 0x2D)) else { return false }
+            count += 1
+        }
+        return count > 0
     }
 
     /// `[A-Za-z_][A-Za-z0-9_]*`
     public static func isValidEnvVar(_ name: String) -> Bool {
-        let bytes = Array(name.utf8)
-        guard let first = bytes.first, bytes.count <= maxNameLength,
-              isNameStart(first), !(first >= 0x30 && first <= 0x39) else { return false }
-        return bytes.allSatisfy(isNameStart)
+        var count = 0
+        for byte in name.utf8 {
+            guard count < maxNameLength, isNameStart(byte), count > 0 || !(byte >= 0x30 && byte <= 0x39) else { return false }
+            count += 1
+        }
+        return count > 0
     }
 
     public static func name(_ name: String, field: String = "name") throws {

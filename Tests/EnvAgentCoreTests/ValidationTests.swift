@@ -11,10 +11,10 @@ import Testing
         #expect(throws: AgentError.self) { try Validation.name(name) }
     }
 
-    @Test(arguments: ["A", "_A", "DATABASE_URL", "a1"])
+    @Test(arguments: ["A", "_A", "DATABASE_URL", "a1", String(repeating: "V", count: 128)])
     func validEnvVars(_ name: String) { #expect(Validation.isValidEnvVar(name)) }
 
-    @Test(arguments: ["1A", "A-B", "A.B", "", "A B"])
+    @Test(arguments: ["1A", "A-B", "A.B", "", "A B", "é", String(repeating: "V", count: 129)])
     func invalidEnvVars(_ name: String) { #expect(!Validation.isValidEnvVar(name)) }
 
     @Test func nameThatIsNoEnvVarNeedsOne() throws {
