@@ -54,6 +54,10 @@ int git_merge_trees(git_index **out, git_repository *repo, const git_tree *ances
 int git_odb_add_backend(git_odb *odb, git_odb_backend *backend, int priority) { return ENVAGENT_LIBGIT2(git_odb_add_backend)(odb, backend, priority); }
 int git_odb_backend_loose(git_odb_backend **out, const char *objects_dir, int compression_level, int do_fsync, unsigned int dir_mode, unsigned int file_mode) { return ENVAGENT_LIBGIT2(git_odb_backend_loose)(out, objects_dir, compression_level, do_fsync, dir_mode, file_mode); }
 void git_odb_free(git_odb *db) { ENVAGENT_LIBGIT2(git_odb_free)(db); }
+int git_odb_open_wstream(git_odb_stream **out, git_odb *db, git_object_size_t size, git_object_t type) { return ENVAGENT_LIBGIT2(git_odb_open_wstream)(out, db, size, type); }
+int git_odb_stream_finalize_write(git_oid *out, git_odb_stream *stream) { return ENVAGENT_LIBGIT2(git_odb_stream_finalize_write)(out, stream); }
+void git_odb_stream_free(git_odb_stream *stream) { ENVAGENT_LIBGIT2(git_odb_stream_free)(stream); }
+int git_odb_stream_write(git_odb_stream *stream, const char *buffer, size_t len) { return ENVAGENT_LIBGIT2(git_odb_stream_write)(stream, buffer, len); }
 int git_oid_equal(const git_oid *a, const git_oid *b) { return ENVAGENT_LIBGIT2(git_oid_equal)(a, b); }
 int git_oid_fromstr(git_oid *out, const char *str) { return ENVAGENT_LIBGIT2(git_oid_fromstr)(out, str); }
 int git_oid_is_zero(const git_oid *id) { return ENVAGENT_LIBGIT2(git_oid_is_zero)(id); }

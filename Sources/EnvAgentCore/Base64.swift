@@ -15,17 +15,27 @@ enum Base64 {
     /// Decodes padded base64; nil for a wrong length, a character outside the alphabet, or
     /// misplaced padding.
     static func decode<C: Collection>(_ text: C) -> [UInt8]? where C.Element == UInt8 {
-        let decodeBuffer = { (input: UnsafeBufferPointer<UInt8>) -> [UInt8]? in
+        var output: [UInt8] = []
+        return decode(text, into: &output) ? output : nil
+    }
+
+    /// Decodes into `output`, replacing its contents and reusing its storage (for decoding many
+    /// values in a row); false when `text` is not valid padded base64.
+    static func decode<C: Collection>(_ text: C, into output: inout [UInt8]) -> Bool where C.Element == UInt8 {
+        let decodeBuffer = { (input: UnsafeBufferPointer<UInt8>) -> Bool in
             let count = input.count
-            guard count % 4 == 0 else { return nil }
-            if count == 0 { return [] }
+            guard count % 4 == 0 else { return false }
             var padding = 0
-            if input[count - 1] == UInt8(ascii: "=") { padding += 1 }
-            if input[count - 2] == UInt8(ascii: "=") { padding += 1 }
+            if count > 0, input[count - 1] == UInt8(ascii: "=") { padding += 1 }
+            if count > 0, input[count - 2] == UInt8(ascii: "=") { padding += 1 }
             let outputCount = count / 4 * 3 - padding
-            return table.withUnsafeBufferPointer { table -> [UInt8]? in
-                var valid = true
-                let output = [UInt8](unsafeUninitializedCapacity: outputCount) { out, initialized in
+            if output.count < outputCount {
+                output.append(contentsOf: repeatElement(0, count: outputCount - output.count))
+            } else {
+                output.removeLast(output.count - outputCount)
+            }
+            return table.withUnsafeBufferPointer { table in
+                output.withUnsafeMutableBufferPointer { out in
                     var o = 0
                     var i = 0
                     while i < count {
@@ -33,26 +43,28 @@ enum Base64 {
                         let a = table[Int(input[i])], b = table[Int(input[i + 1])]
                         let c = last && padding == 2 ? 0 : table[Int(input[i + 2])]
                         let d = last && padding >= 1 ? 0 : table[Int(input[i + 3])]
-                        if (a | b | c | d) > 63 { valid = false; break }
+                        if (a | b | c | d) > 63 { return false }
                         let word = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
                         out[o] = UInt8(truncatingIfNeeded: word >> 16); o += 1
                         if o < outputCount { out[o] = UInt8(truncatingIfNeeded: word >> 8); o += 1 }
                         if o < outputCount { out[o] = UInt8(truncatingIfNeeded: word); o += 1 }
                         i += 4
                     }
-                    initialized = valid ? outputCount : 0
+                    return true
                 }
-                return valid ? output : nil
             }
         }
         if let result = text.withContiguousStorageIfAvailable(decodeBuffer) { return result }
         return Array(text).withUnsafeBufferPointer(decodeBuffer)
     }
 
+    /// The length of the padded base64 of `count` bytes.
+    static func encodedLength(_ count: Int) -> Int { (count + 2) / 3 * 4 }
+
     /// `prefix` followed by the padded base64 of `bytes`, as one string (ASCII, built in place).
     static func encode(_ bytes: UnsafeRawBufferPointer, after prefix: String) -> String {
         let prefixBytes = Array(prefix.utf8)
-        let count = prefixBytes.count + (bytes.count + 2) / 3 * 4
+        let count = prefixBytes.count + encodedLength(bytes.count)
         return alphabet.withUnsafeBufferPointer { alphabet in
             String(unsafeUninitializedCapacity: count) { out in
                 var o = 0

@@ -137,24 +137,32 @@ public enum Crypto {
     /// Opens nonce ‖ ciphertext ‖ tag; `nil` when the tag does not verify (wrong key, wrong
     /// associated data, or tampered bytes).
     public static func open(_ sealed: [UInt8], key: SecretBytes, associatedData: [UInt8]) throws -> SecretBytes? {
-        try ensureInitialized()
-        guard sealed.count >= aeadNonceBytes + aeadTagBytes, key.count == aeadKeyBytes else { return nil }
+        guard sealed.count >= aeadNonceBytes + aeadTagBytes else { return nil }
         let plain = SecretBytes(count: sealed.count - aeadNonceBytes - aeadTagBytes)
+        let opened = try plain.withUnsafeMutableBytes { try open(sealed, key: key, associatedData: associatedData, into: $0) }
+        return opened ? plain : nil
+    }
+
+    /// Opens nonce ‖ ciphertext ‖ tag into `plaintext` (exactly `sealed.count` − 40 bytes);
+    /// false when the tag does not verify or the sizes do not fit.
+    static func open(_ sealed: [UInt8], key: SecretBytes, associatedData: [UInt8],
+                     into plaintext: UnsafeMutableRawBufferPointer) throws -> Bool {
+        try ensureInitialized()
+        guard sealed.count >= aeadNonceBytes + aeadTagBytes, key.count == aeadKeyBytes,
+              plaintext.count == sealed.count - aeadNonceBytes - aeadTagBytes else { return false }
         var written: UInt64 = 0
-        let rc = plain.withUnsafeMutableBytes { p in
-            sealed.withUnsafeBufferPointer { s in
-                key.withUnsafeBytes { k in
-                    associatedData.withUnsafeBufferPointer { ad in
-                        crypto_aead_xchacha20poly1305_ietf_decrypt(
-                            p.baseAddress?.assumingMemoryBound(to: UInt8.self), &written, nil,
-                            s.baseAddress! + aeadNonceBytes, UInt64(s.count - aeadNonceBytes),
-                            ad.baseAddress, UInt64(ad.count),
-                            s.baseAddress!, k.baseAddress!.assumingMemoryBound(to: UInt8.self))
-                    }
+        let rc = sealed.withUnsafeBufferPointer { s in
+            key.withUnsafeBytes { k in
+                associatedData.withUnsafeBufferPointer { ad in
+                    crypto_aead_xchacha20poly1305_ietf_decrypt(
+                        plaintext.baseAddress?.assumingMemoryBound(to: UInt8.self), &written, nil,
+                        s.baseAddress! + aeadNonceBytes, UInt64(s.count - aeadNonceBytes),
+                        ad.baseAddress, UInt64(ad.count),
+                        s.baseAddress!, k.baseAddress!.assumingMemoryBound(to: UInt8.self))
                 }
             }
         }
-        return rc == 0 ? plain : nil
+        return rc == 0
     }
 
     // MARK: Key pairs and sealed boxes (X25519)
@@ -287,8 +295,21 @@ public enum Crypto {
     }
 
     public static func wipe(_ bytes: inout [UInt8]) {
-        bytes.withUnsafeMutableBytes { raw in
-            if let base = raw.baseAddress { sodium_memzero(base, raw.count) }
-        }
+        bytes.withUnsafeMutableBytes { wipe($0) }
+    }
+
+    static func wipe(_ raw: UnsafeMutableRawBufferPointer) {
+        if let base = raw.baseAddress { sodium_memzero(base, raw.count) }
+    }
+
+    /// Makes room for `extra` more bytes in `buffer`, which holds secrets: growing copies them
+    /// into a larger buffer and wipes the old one instead of leaving them in freed memory.
+    static func reserveWiping(_ buffer: inout [UInt8], extra: Int) {
+        guard buffer.count + extra > buffer.capacity else { return }
+        var larger: [UInt8] = []
+        larger.reserveCapacity(max(2 * buffer.capacity, buffer.count + extra))
+        larger += buffer
+        wipe(&buffer)
+        buffer = larger
     }
 }

@@ -30,82 +30,101 @@ public enum DotEnv {
 
     public static func render(_ entries: [RenderEntry], format: RenderFormat) throws -> SecretBytes {
         var out: [UInt8] = []
-        out.reserveCapacity(entries.reduce(16) { $0 + $1.envVar.utf8.count + $1.value.count + 16 })
+        do {
+            for (index, entry) in entries.enumerated() {
+                try entry.value.withUnsafeBytes {
+                    try append(name: entry.name, envVar: entry.envVar, value: $0, format: format, first: index == 0, to: &out)
+                }
+            }
+        } catch {
+            Crypto.wipe(&out)
+            throw error
+        }
+        return framed([SecretBytes(out)], format: format)
+    }
+
+    /// Appends one variable in `format` to `out` (for JSON an object member, after a comma
+    /// unless it is the `first`), growing `out` without leaving copies of values behind.
+    static func append(name: String, envVar: String, value: UnsafeRawBufferPointer, format: RenderFormat, first: Bool,
+                       to out: inout [UInt8]) throws {
+        // Worst case: JSON writes a control byte as 6 (`\u00XX`).
+        Crypto.reserveWiping(&out, extra: envVar.utf8.count + 6 * value.count + 16)
         switch format {
         case .env:
-            for entry in entries { try appendEnvLine(entry, to: &out) }
+            try appendEnvLine(name: name, envVar: envVar, value: value.bindMemory(to: UInt8.self), to: &out)
         case .sh:
-            for entry in entries {
-                out += "export ".utf8
-                out += entry.envVar.utf8
-                out.append(UInt8(ascii: "="))
-                entry.value.withUnsafeBytes { appendShellQuoted($0, to: &out) }
-                out.append(newline)
-            }
+            out += "export ".utf8
+            out += envVar.utf8
+            out.append(UInt8(ascii: "="))
+            appendShellQuoted(value, to: &out)
+            out.append(newline)
         case .json:
-            out.append(UInt8(ascii: "{"))
-            for (index, entry) in entries.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                JSONText.appendString(Array(entry.envVar.utf8)[...], to: &out)
-                out.append(UInt8(ascii: ":"))
-                entry.value.withUnsafeBytes { JSONText.appendString($0[...], to: &out) }
-            }
-            out += "}\n".utf8
+            if !first { out.append(UInt8(ascii: ",")) }
+            JSONText.appendString(envVar.utf8, to: &out)
+            out.append(UInt8(ascii: ":"))
+            JSONText.appendString(value, to: &out)
         }
+    }
+
+    /// The whole file from rendered runs of variables, in order (JSON adds the braces).
+    static func framed(_ parts: [SecretBytes], format: RenderFormat) -> SecretBytes {
+        let (opening, closing) = format == .json ? (Array("{".utf8), Array("}\n".utf8)) : ([], [])
+        var out: [UInt8] = []
+        out.reserveCapacity(parts.reduce(opening.count + closing.count) { $0 + $1.count })
+        out += opening
+        for part in parts { part.withUnsafeBytes { out += $0 } }
+        out += closing
         return SecretBytes(out) // takes over the buffer, wiped when released
     }
 
     /// `KEY='value'`; `KEY="value"` when the value holds a single quote but nothing a double-quote
     /// reader would expand; otherwise an error naming the key and the character.
-    static func appendEnvLine(_ entry: RenderEntry, to out: inout [UInt8]) throws {
-        try entry.value.withUnsafeBytes { raw in
-            let value = raw.bindMemory(to: UInt8.self)
-            var hasQuote = false, singleQuoteSafe = true
-            var doubleQuoteBlocker: String?
-            for i in value.indices {
-                let byte = value[i]
-                switch byte {
-                case cr:
-                    throw unrepresentable(entry, "a carriage return (CR)")
-                case dollar where i + 1 < value.count && value[i + 1] == brace:
-                    throw unrepresentable(entry, "'${' (python-dotenv and docker compose expand it even in quotes)")
-                case quote:
-                    hasQuote = true
-                case backslash:
-                    // Inside '…' python-dotenv and docker compose unescape \\ and \', and Node
-                    // stops at \' — a backslash is only safe before any other character.
-                    if i + 1 == value.count || value[i + 1] == backslash || value[i + 1] == quote { singleQuoteSafe = false }
-                    doubleQuoteBlocker = doubleQuoteBlocker ?? "a backslash"
-                case doubleQuote: doubleQuoteBlocker = doubleQuoteBlocker ?? "a double quote"
-                case dollar: doubleQuoteBlocker = doubleQuoteBlocker ?? "'$'"
-                case backtick: doubleQuoteBlocker = doubleQuoteBlocker ?? "a backtick"
-                case newline: doubleQuoteBlocker = doubleQuoteBlocker ?? "a newline"
-                default: break
-                }
+    static func appendEnvLine(name: String, envVar: String, value: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) throws {
+        var hasQuote = false, singleQuoteSafe = true
+        var doubleQuoteBlocker: String?
+        for i in value.indices {
+            let byte = value[i]
+            switch byte {
+            case cr:
+                throw unrepresentable(name, envVar, "a carriage return (CR)")
+            case dollar where i + 1 < value.count && value[i + 1] == brace:
+                throw unrepresentable(name, envVar, "'${' (python-dotenv and docker compose expand it even in quotes)")
+            case quote:
+                hasQuote = true
+            case backslash:
+                // Inside '…' python-dotenv and docker compose unescape \\ and \', and Node
+                // stops at \' — a backslash is only safe before any other character.
+                if i + 1 == value.count || value[i + 1] == backslash || value[i + 1] == quote { singleQuoteSafe = false }
+                doubleQuoteBlocker = doubleQuoteBlocker ?? "a backslash"
+            case doubleQuote: doubleQuoteBlocker = doubleQuoteBlocker ?? "a double quote"
+            case dollar: doubleQuoteBlocker = doubleQuoteBlocker ?? "'$'"
+            case backtick: doubleQuoteBlocker = doubleQuoteBlocker ?? "a backtick"
+            case newline: doubleQuoteBlocker = doubleQuoteBlocker ?? "a newline"
+            default: break
             }
-            let delimiter: UInt8
-            if !hasQuote && singleQuoteSafe {
-                delimiter = quote
-            } else if hasQuote && doubleQuoteBlocker == nil {
-                delimiter = doubleQuote
-            } else if !singleQuoteSafe {
-                throw unrepresentable(entry, "a backslash before a quote, another backslash or the end of the value")
-            } else {
-                throw unrepresentable(entry, "a single quote together with \(doubleQuoteBlocker!)")
-            }
-            out += entry.envVar.utf8
-            out.append(UInt8(ascii: "="))
-            out.append(delimiter)
-            out += value
-            out.append(delimiter)
-            out.append(newline)
         }
+        let delimiter: UInt8
+        if !hasQuote && singleQuoteSafe {
+            delimiter = quote
+        } else if hasQuote && doubleQuoteBlocker == nil {
+            delimiter = doubleQuote
+        } else if !singleQuoteSafe {
+            throw unrepresentable(name, envVar, "a backslash before a quote, another backslash or the end of the value")
+        } else {
+            throw unrepresentable(name, envVar, "a single quote together with \(doubleQuoteBlocker!)")
+        }
+        out += envVar.utf8
+        out.append(UInt8(ascii: "="))
+        out.append(delimiter)
+        out += value
+        out.append(delimiter)
+        out.append(newline)
     }
 
-    private static func unrepresentable(_ entry: RenderEntry, _ what: String) -> AgentError {
+    private static func unrepresentable(_ name: String, _ envVar: String, _ what: String) -> AgentError {
         AgentError(.validationError,
-                   "cannot write secret '\(entry.name)' (\(entry.envVar)) to a .env file: its value contains \(what), which .env parsers read differently",
-                   details: [.init(loc: ["secrets", entry.name], msg: "value contains \(what)", type: "unrepresentable_value")],
+                   "cannot write secret '\(name)' (\(envVar)) to a .env file: its value contains \(what), which .env parsers read differently",
+                   details: [.init(loc: ["secrets", name], msg: "value contains \(what)", type: "unrepresentable_value")],
                    hint: "use --format sh or --format json, or `agent run` to pass it to a process directly")
     }
 

@@ -20,39 +20,82 @@ enum Parallel {
 
     private static let processors = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 
-    private final class Counter: Sendable {
-        let next = Atomic<Int>(0)
-    }
-
     /// `items.map(transform)`, in order; when `transform` throws, the error of the first
     /// failing item in order is thrown, as the sequential map would.
     static func map<Item: Sendable, Output: Sendable>(
         _ items: [Item], _ transform: @escaping @Sendable (Item) throws -> Output
     ) throws -> [Output] {
-        let threads = min(processors, items.count / minimumChunk)
-        guard threads > 1 else { return try items.map(transform) }
-        let blocks = (items.count + blockSize - 1) / blockSize
-        let counter = Counter()
-        let results = Mutex<[Result<[Output], any Error>?]>(Array(repeating: nil, count: blocks))
-        let drain: @Sendable () -> Void = {
-            while true {
-                let block = counter.next.add(1, ordering: .relaxed).oldValue
-                guard block < blocks else { return }
-                let range = (block * blockSize)..<min(items.count, (block + 1) * blockSize)
-                let result = Result { try items[range].map(transform) }
-                results.withLock { $0[block] = result }
-            }
-        }
-        // A worker that cannot start leaves its blocks to this thread.
-        let workers = (1..<threads).compactMap { _ in Worker.start(drain) }
-        drain()
-        for worker in workers { worker.join() }
         var outputs: [Output] = []
         outputs.reserveCapacity(items.count)
-        for result in results.withLock({ $0 }) {
-            outputs += try result!.get()
-        }
+        try forEachBlock(items, transform) { outputs += $0 }
         return outputs
+    }
+
+    /// Applies `transform` to every item (on every core for a large batch) and hands the
+    /// outputs to `consume` on the calling thread, a block at a time, in item order.
+    static func forEachBlock<Item: Sendable, Output: Sendable>(
+        _ items: [Item], _ transform: @escaping @Sendable (Item) throws -> Output,
+        consume: ([Output]) throws -> Void
+    ) throws {
+        try forEachBlock(count: items.count, { range in try items[range].map(transform) }, consume: consume)
+    }
+
+    /// Calls `transform` for consecutive ranges of `0..<count` (of `blockSize` indices; on
+    /// every core when `count` is large) and hands each result to `consume` on the calling
+    /// thread, in range order, as soon as it is ready: a writer can already hash and compress
+    /// the first blocks while later ones are still being sealed. Whenever the next block in
+    /// order is not done yet, the calling thread transforms a block nobody has taken instead
+    /// of waiting. When `transform` throws, the blocks before the failing one are consumed and
+    /// its error is thrown.
+    static func forEachBlock<Output: Sendable>(
+        count: Int, _ transform: @escaping @Sendable (Range<Int>) throws -> Output,
+        consume: (Output) throws -> Void
+    ) throws {
+        let blocks = (count + blockSize - 1) / blockSize
+        @Sendable func range(_ block: Int) -> Range<Int> { (block * blockSize)..<min(count, (block + 1) * blockSize) }
+        let threads = min(processors, count / minimumChunk)
+        guard threads > 1 else {
+            for block in 0..<blocks { try consume(transform(range(block))) }
+            return
+        }
+        let shared = Shared<Output>(blocks: blocks)
+        // Transforms the next block nobody has taken; false when none is left.
+        let transformNextBlock: @Sendable () -> Bool = {
+            let block = shared.next.add(1, ordering: .relaxed).oldValue
+            guard block < blocks, !shared.stopped.load(ordering: .relaxed) else { return false }
+            let result = Result { try transform(range(block)) }
+            shared.results.withLock { $0[block] = result }
+            return true
+        }
+        // A worker that cannot start leaves its blocks to this thread.
+        let workers = (1..<threads).compactMap { _ in Worker.start { while transformNextBlock() {} } }
+        defer {
+            shared.stopped.store(true, ordering: .relaxed)
+            for worker in workers { worker.join() }
+        }
+        for block in 0..<blocks {
+            while true {
+                let done = shared.results.withLock { results in
+                    defer { results[block] = nil } // released as soon as it is consumed
+                    return results[block]
+                }
+                if let done {
+                    try consume(done.get())
+                    break
+                }
+                // Every block is taken and this one is still on a worker: a block takes a
+                // fraction of a millisecond, so yield rather than sleep.
+                if !transformNextBlock() { sched_yield() }
+            }
+        }
+    }
+
+    private final class Shared<Output: Sendable>: Sendable {
+        let next = Atomic<Int>(0)
+        let stopped = Atomic<Bool>(false)
+        let results: Mutex<[Result<Output, any Error>?]>
+
+        init(blocks: Int) { results = Mutex(Array(repeating: nil, count: blocks)) }
     }
 }
 

@@ -57,10 +57,41 @@ import Testing
         let truncated = Array(good.raw.dropLast(20))
         let notBase64 = Array("DB_URL DB_URL 2026-01-01T00:00:00Z 2026-01-01T00:00:00Z a:!!!notbase64!!!".utf8)
         let missingField = Array("DB_URL DB_URL a:AAAA".utf8)
-        for raw in [flipped, truncated, notBase64, missingField] {
+        let tooShort = Array("DB_URL DB_URL 2026-01-01T00:00:00Z 2026-01-01T00:00:00Z a:AAAA".utf8)
+        var buffers = EnvironmentKey.OpeningBuffers()
+        for raw in [flipped, truncated, notBase64, missingField, tooShort] {
             let error = #expect(throws: AgentError.self) { try key.open(SecretLine(raw: raw)) }
             #expect(error?.kind == .internalError)
             #expect(error?.message.contains("DB_URL") == true)
+            // Opening into reused buffers fails the same way.
+            let again = #expect(throws: AgentError.self) { try key.withOpened(SecretLine(raw: raw), using: &buffers) { _ in } }
+            #expect(again?.message == error?.message)
+        }
+    }
+
+    /// Opening into reused buffers gives each value exactly, for both value kinds and any
+    /// length (the buffer grows and shrinks between values), and wipes it afterwards.
+    @Test func reusedOpeningBuffersGiveEachValue() throws {
+        var buffers = EnvironmentKey.OpeningBuffers()
+        let writeOnly = key.publicKey
+        for length in [0, 1, 70, 3, 1000, 16] {
+            let value = String(repeating: "x", count: length) + "\(length)"
+            for sealedValue in [try key.seal(secret(value), name: "V"), try writeOnly.seal(secret(value), name: "V")] {
+                let line = SecretLine(name: "V", envVar: "V", createdAt: "c", updatedAt: "u", sealedValue: sealedValue)
+                #expect(try key.withOpened(line, using: &buffers) { String(decoding: $0, as: UTF8.self) } == value)
+            }
+        }
+        #expect(buffers.plaintextIsWiped)
+    }
+
+    /// Sealed values have the length announced before sealing (streamed writes declare the
+    /// file size up front).
+    @Test func sealedLengthsAreKnownBeforeSealing() throws {
+        let writeOnly = key.publicKey
+        for length in 0...100 {
+            let value = secret(String(repeating: "v", count: length))
+            #expect(try key.seal(value, name: "N").utf8.count == EnvironmentKey.sealedLength(valueLength: length))
+            #expect(try writeOnly.seal(value, name: "N").utf8.count == EnvironmentPublicKey.sealedLength(valueLength: length))
         }
     }
 

@@ -42,4 +42,29 @@ import Testing
             }
         }
     }
+
+    /// Blocks reach `consume` in order, on the calling thread, each as soon as it and those
+    /// before it are done; a failing block stops the run after the blocks before it.
+    @Test func blocksAreConsumedInOrderUpToTheFirstFailure() throws {
+        let count = Parallel.minimumChunk * 4 + 5
+        let caller = pthread_self()
+        var consumed: [Range<Int>] = []
+        try Parallel.forEachBlock(count: count, { $0 }, consume: { range in
+            #expect(pthread_equal(pthread_self(), caller) != 0)
+            consumed.append(range)
+        })
+        #expect(consumed.first?.lowerBound == 0)
+        #expect(consumed.last?.upperBound == count)
+        #expect(zip(consumed, consumed.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+
+        let failing = Parallel.blockSize * 9 + 3
+        var reached = 0
+        #expect(throws: Failure(item: failing)) {
+            try Parallel.forEachBlock(count: count, { range in
+                if range.contains(failing) { throw Failure(item: failing) }
+                return range
+            }, consume: { reached = $0.upperBound })
+        }
+        #expect(reached == Parallel.blockSize * 9)
+    }
 }

@@ -105,7 +105,7 @@ extension Operations {
         var result = RecipientChange(publicKey: "", label: nil, environments: [], rotatedSecrets: 0, commit: nil)
         let commit = try store.apply { snapshot in
             result = RecipientChange(publicKey: "", label: nil, environments: [], rotatedSecrets: 0, commit: nil)
-            var files: [String: [UInt8]?] = [:]
+            var change = StoreChange(message: "")
             for environment in try Self.resolve(selection, in: snapshot) {
                 let recipients = try snapshot.recipients(environment)
                 let matches = recipients.filter { recipient in
@@ -126,16 +126,17 @@ extension Operations {
                 result.environments.append(environment)
                 result.rotatedSecrets += try rotated(environment, in: snapshot,
                                                      members: remaining.map { ($0.publicKey, $0.label) },
-                                                     into: &files, progress: progress)
+                                                     into: &change, progress: progress)
             }
             guard !result.environments.isEmpty else {
                 throw AgentError(.notFound, "\(keyOrLabel) is not a recipient of \(Self.describe(selection))",
                                  details: [.init(loc: ["recipient"], msg: "no such recipient", type: "not_found")],
                                  hint: "see `agent recipients list`")
             }
-            return StoreChange(files: files, message: commitMessage(
+            change.message = commitMessage(
                 "recipient-remove \(result.label ?? Self.shortKey(result.publicKey)) (\(result.environments.joined(separator: ", "))): "
-                + "rotated, \(result.rotatedSecrets) secret\(result.rotatedSecrets == 1 ? "" : "s") re-encrypted"))
+                + "rotated, \(result.rotatedSecrets) secret\(result.rotatedSecrets == 1 ? "" : "s") re-encrypted")
+            return change
         }
         result.commit = commit?.hex
         return result

@@ -138,9 +138,8 @@ extension Operations {
                     guard let line = secrets.line(named: name) else { throw Self.noSecret(name, target.environment) }
                     return line
                 }
-                let entries = try Self.decrypt(lines, with: key)
-                let rendered = try DotEnv.render(entries, format: target.format)
-                result.secrets = entries.count
+                let rendered = try Self.render(lines, with: key, format: target.format)
+                result.secrets = lines.count
                 result.outcome = try write(rendered, to: outputPath(target.output), mode: mode_t(target.mode))
             } catch let error as AgentError {
                 result.outcome = error.kind == .forbidden ? .skipped : .failed

@@ -23,46 +23,47 @@ extension Operations {
         var result = RotationResult(environments: [], secrets: 0, commit: nil)
         let commit = try store.apply { snapshot in
             let environments = try Self.resolve(selection, in: snapshot)
-            var files: [String: [UInt8]?] = [:]
+            var change = StoreChange(message: "")
             var count = 0
             for environment in environments {
                 let members = try snapshot.recipients(environment).map { (publicKey: $0.publicKey, label: $0.label) }
-                count += try rotated(environment, in: snapshot, members: members, into: &files, progress: progress)
+                count += try rotated(environment, in: snapshot, members: members, into: &change, progress: progress)
             }
             result = RotationResult(environments: environments, secrets: count, commit: nil)
-            return StoreChange(files: files, message: commitMessage(
-                "rotate \(environments.joined(separator: ", ")): \(count) secret\(count == 1 ? "" : "s") re-encrypted"))
+            change.message = commitMessage(
+                "rotate \(environments.joined(separator: ", ")): \(count) secret\(count == 1 ? "" : "s") re-encrypted")
+            return change
         }
         result.commit = commit?.hex
         return result
     }
 
-    /// Builds the rotated files of `environment` into `files`: a new key for `members`, every
+    /// Builds the rotated files of `environment` into `change`: a new key for `members`, every
     /// value opened with the old key and sealed with the new one (write-only values become
     /// symmetric). Fails, writing nothing, if any value does not open. Returns the value count.
     func rotated(_ environment: String, in snapshot: StoreSnapshot, members: [(publicKey: [UInt8], label: String?)],
-                 into files: inout [String: [UInt8]?], progress: RotationProgress?) throws -> Int {
+                 into change: inout StoreChange, progress: RotationProgress?) throws -> Int {
         let oldKey = try environmentKey(environment, in: snapshot)
         let newKey = try EnvironmentKey.generate(storeID: oldKey.storeID, environment: environment)
         let secrets = try snapshot.secrets(environment)
         let total = secrets.lines.count
-        var lines: [SecretLine] = []
-        lines.reserveCapacity(total)
-        for (index, line) in secrets.lines.enumerated() {
-            let value: SecretBytes
+        let values = try Parallel.map(secrets.lines) { line in
             do {
-                value = try oldKey.open(line)
+                return try oldKey.open(line)
             } catch var error as AgentError {
                 error.message += "; rotation stopped, nothing was written"
                 error.hint = "restore or re-set '\(line.name)' (or delete it), then rotate again"
                 throw error
             }
-            lines.append(SecretLine(name: line.name, envVar: line.envVar, createdAt: line.createdAt,
-                                    updatedAt: line.updatedAt, sealedValue: try newKey.seal(value, name: line.name)))
-            if let progress, index % 256 == 255 || index == total - 1 { progress(environment, index + 1, total) }
         }
-        files[StoreFormat.secretsPath(environment)] = SecretsFile(lines: lines).serialized()
-        files[StoreFormat.recipientsPath(environment)] = try newKey.recipientsFile(for: members).serialized()
+        let pending = zip(secrets.lines, values).map { line, value in
+            SecretsFile.PendingLine(name: line.name, envVar: line.envVar, createdAt: line.createdAt, updatedAt: line.updatedAt,
+                                    value: value, sealedValueLength: EnvironmentKey.sealedLength(valueLength: value.count))
+        }
+        change.streamedFiles[StoreFormat.secretsPath(environment)] = SecretsFile().streamed(
+            with: pending, seal: { try newKey.seal($0, name: $1) },
+            progress: progress.map { report in { done in report(environment, done, total) } }, done: { _ in })
+        change.files[StoreFormat.recipientsPath(environment)] = try newKey.recipientsFile(for: members).serialized()
         return total
     }
 

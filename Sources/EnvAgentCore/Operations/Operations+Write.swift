@@ -103,15 +103,16 @@ extension Operations {
             } else {
                 access = try self.access(environment, in: snapshot)
             }
-            var secrets = try snapshot.secrets(environment)
+            let secrets = try snapshot.secrets(environment)
             var ownerOfEnvVar: [String: String] = [:]
+            ownerOfEnvVar.reserveCapacity(secrets.lines.count + requests.count)
             for line in secrets.lines { ownerOfEnvVar[line.envVar] = line.name }
             var existing: Set<String> = []
             let now = Timestamp.now()
             var changedNames: [String] = []
-            var newLines: [SecretLine] = []
             // Validate in order first, then seal on every core (each value is independent).
             var pending: [(request: WriteRequest, envVar: String, old: SecretLine?)] = []
+            pending.reserveCapacity(requests.count)
             for request in requests {
                 let old = secrets.line(named: request.name)
                 if old != nil { existing.insert(request.name) }
@@ -133,30 +134,25 @@ extension Operations {
                 ownerOfEnvVar[envVar] = request.name
                 pending.append((request, envVar, old))
             }
-            // nil: a member wrote the value the line already holds, which keeps its ciphertext.
-            let sealedLines = try Parallel.map(pending) { item -> SecretLine? in
-                let sealedValue: String
-                switch access {
-                case .member(let key):
-                    if let old = item.old, old.envVar == item.envVar, let current = try? key.open(old),
-                       Crypto.equal(current.bytes, item.request.value.bytes) {
-                        return nil
-                    }
-                    sealedValue = try key.seal(item.request.value, name: item.request.name)
-                case .writeOnly(let publicKey):
-                    sealedValue = try publicKey.seal(item.request.value, name: item.request.name)
+            // A member writing the value a line already holds keeps its ciphertext.
+            var unchanged = [Bool](repeating: false, count: pending.count)
+            if case .member(let key) = access {
+                let candidates = pending.indices.filter { index in pending[index].old?.envVar == pending[index].envVar }
+                let same = try Parallel.map(candidates.map { pending[$0] }) { item in
+                    guard let current = try? key.open(item.old!) else { return false }
+                    return Crypto.equal(current.bytes, item.request.value.bytes)
                 }
-                return SecretLine(name: item.request.name, envVar: item.envVar, createdAt: item.old?.createdAt ?? now,
-                                  updatedAt: now, sealedValue: sealedValue)
+                for (index, isSame) in zip(candidates, same) where isSame { unchanged[index] = true }
             }
-            for (item, line) in zip(pending, sealedLines) {
-                guard let line else {
-                    results.append((item.old!, false))
-                    continue
-                }
-                newLines.append(line)
+            // Which request each sealed line answers (nil: a converted write-only value).
+            var toSeal: [(line: SecretsFile.PendingLine, request: Int?)] = []
+            toSeal.reserveCapacity(pending.count)
+            for (index, item) in pending.enumerated() where !unchanged[index] {
+                toSeal.append((SecretsFile.PendingLine(name: item.request.name, envVar: item.envVar,
+                                                       createdAt: item.old?.createdAt ?? now, updatedAt: now, value: item.request.value,
+                                                       sealedValueLength: access.sealedLength(valueLength: item.request.value.count)),
+                               index))
                 changedNames.append(item.request.name)
-                results.append((line, true))
             }
             reportExisting(existing)
             var converted = 0
@@ -172,16 +168,25 @@ extension Operations {
                 let written = Set(changedNames)
                 for line in secrets.lines where line.valueKind == .sealed && !written.contains(line.name) {
                     guard let value = try? key.open(line) else { continue }
-                    newLines.append(SecretLine(name: line.name, envVar: line.envVar, createdAt: line.createdAt,
-                                               updatedAt: line.updatedAt, sealedValue: try key.seal(value, name: line.name)))
+                    toSeal.append((SecretsFile.PendingLine(name: line.name, envVar: line.envVar, createdAt: line.createdAt,
+                                                           updatedAt: line.updatedAt, value: value,
+                                                           sealedValueLength: access.sealedLength(valueLength: value.count)),
+                                   nil))
                     converted += 1
                 }
             }
             let writeOnly = access.isWriteOnly
             reportWriteOnly(writeOnly)
-            guard !newLines.isEmpty || !files.isEmpty else { return nil }
-            secrets.upsert(contentsOf: newLines)
-            files[StoreFormat.secretsPath(environment)] = secrets.serialized()
+            guard !toSeal.isEmpty || !files.isEmpty else {
+                results = pending.map { ($0.old!, false) }
+                return nil
+            }
+            // Sealed while the blob is written; the results are known once it is.
+            let streamed = secrets.streamed(with: toSeal.map(\.line), seal: { try access.seal($0, name: $1) }) { sealedLines in
+                var lineOf = [SecretLine?](repeating: nil, count: pending.count)
+                for (item, line) in zip(toSeal, sealedLines) { if let request = item.request { lineOf[request] = line } }
+                results = pending.indices.map { index in lineOf[index].map { ($0, true) } ?? (pending[index].old!, false) }
+            }
             var summary: String
             if let customMessage, !changedNames.isEmpty {
                 summary = customMessage(changedNames)
@@ -195,7 +200,8 @@ extension Operations {
             }
             if writeOnly { summary += " [write-only]" }
             if converted > 0 { summary += " [\(converted) write-only value\(converted == 1 ? "" : "s") converted]" }
-            return StoreChange(files: files, message: commitMessage(summary))
+            return StoreChange(files: files, streamedFiles: [StoreFormat.secretsPath(environment): streamed],
+                               message: commitMessage(summary))
         }
         reportCommit(commit)
         return results

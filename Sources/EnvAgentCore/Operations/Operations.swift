@@ -20,6 +20,22 @@ public struct Operations {
         var isWriteOnly: Bool {
             if case .writeOnly = self { true } else { false }
         }
+
+        /// The VALUE field of secret `name` holding `value`, sealed the way this access can.
+        func seal(_ value: SecretBytes, name: String) throws -> String {
+            switch self {
+            case .member(let key): try key.seal(value, name: name)
+            case .writeOnly(let publicKey): try publicKey.seal(value, name: name)
+            }
+        }
+
+        /// The length of what `seal` returns for a value of `valueLength` bytes.
+        func sealedLength(valueLength: Int) -> Int {
+            switch self {
+            case .member: EnvironmentKey.sealedLength(valueLength: valueLength)
+            case .writeOnly: EnvironmentPublicKey.sealedLength(valueLength: valueLength)
+            }
+        }
     }
 
     /// `not_found` when the environment does not exist; a configured but unusable identity

@@ -68,6 +68,11 @@ public struct EnvironmentKey: Sendable {
         return sealed.withUnsafeBytes { Base64.encode($0, after: StoreFormat.aeadValuePrefix) }
     }
 
+    /// The length of what `seal` returns for a value of `valueLength` bytes.
+    public static func sealedLength(valueLength: Int) -> Int {
+        StoreFormat.aeadValuePrefix.utf8.count + Base64.encodedLength(Crypto.aeadNonceBytes + valueLength + Crypto.aeadTagBytes)
+    }
+
     /// Opens a secrets line of either kind; the error names the line's secret and environment,
     /// never a value.
     public func open(_ line: SecretLine) throws -> SecretBytes {
@@ -92,6 +97,45 @@ public struct EnvironmentKey: Sendable {
         }
         return plain
     }
+
+    /// Buffers reused while opening many lines in a row, so a member's value costs no
+    /// allocation. The plaintext part is wiped after each value.
+    struct OpeningBuffers {
+        fileprivate var ciphertext: [UInt8] = []
+        fileprivate var associatedData: [UInt8] = []
+        fileprivate var plaintext: [UInt8] = []
+
+        /// For tests: no plaintext is left behind.
+        var plaintextIsWiped: Bool { plaintext.allSatisfy { $0 == 0 } }
+    }
+
+    /// Opens `line` like `open` (same errors) and passes the value to `body` from `buffers`,
+    /// wiped before this returns.
+    func withOpened<R>(_ line: SecretLine, using buffers: inout OpeningBuffers,
+                       _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        let overhead = Crypto.aeadNonceBytes + Crypto.aeadTagBytes
+        guard line.isWellFormed, line.valueKind == .aead, line.ciphertext(into: &buffers.ciphertext),
+              buffers.ciphertext.count >= overhead else {
+            return try open(line).withUnsafeBytes(body) // write-only values and errors: the general path
+        }
+        buffers.associatedData.removeAll(keepingCapacity: true)
+        buffers.associatedData += associatedDataPrefix
+        buffers.associatedData += line.name.utf8
+        let count = buffers.ciphertext.count - overhead
+        if buffers.plaintext.count < count {
+            Crypto.wipe(&buffers.plaintext)
+            buffers.plaintext = [UInt8](repeating: 0, count: max(count, 2 * buffers.plaintext.count))
+        }
+        return try buffers.plaintext.withUnsafeMutableBytes { storage in
+            let plaintext = UnsafeMutableRawBufferPointer(rebasing: storage[..<count])
+            defer { Crypto.wipe(plaintext) }
+            guard try Crypto.open(buffers.ciphertext, key: key, associatedData: buffers.associatedData, into: plaintext) else {
+                return try open(line).withUnsafeBytes(body) // throws the error that names the line
+            }
+            return try body(UnsafeRawBufferPointer(plaintext))
+        }
+    }
+
 }
 
 /// The public half of an environment's sealing key pair. Anyone with the repository can seal a
@@ -108,6 +152,11 @@ public struct EnvironmentPublicKey: Sendable, Equatable {
         let bound = try ValueBinding.bind(value, associatedData:
             ValueBinding.associatedData(storeID: storeID, environment: environment, name: name))
         return StoreFormat.sealedValuePrefix + Crypto.base64(try Crypto.sealedBox(bound, to: key))
+    }
+
+    /// The length of what `seal` returns for a value of `valueLength` bytes.
+    public static func sealedLength(valueLength: Int) -> Int {
+        StoreFormat.sealedValuePrefix.utf8.count + Base64.encodedLength(Crypto.sealBytes + ValueBinding.digestBytes + valueLength)
     }
 }
 

@@ -7,11 +7,27 @@ import Darwin
 /// A change to the store's files: path → new contents (nil removes), and the commit message.
 public struct StoreChange {
     public var files: [String: [UInt8]?]
+    /// Files whose contents are produced while their blobs are written (a large secrets file
+    /// being sealed); a path is in `files` or here, not both.
+    public var streamedFiles: [String: StreamedFile]
     public var message: String
 
-    public init(files: [String: [UInt8]?] = [:], message: String) {
+    public init(files: [String: [UInt8]?] = [:], streamedFiles: [String: StreamedFile] = [:], message: String) {
         self.files = files
+        self.streamedFiles = streamedFiles
         self.message = message
+    }
+}
+
+/// Contents of a known size handed over piece by piece: `produce` passes exactly `size` bytes
+/// to its argument, in order (see `GitRepository.writeBlob(size:_:)`).
+public struct StreamedFile {
+    public let size: Int
+    public let produce: (_ emit: (UnsafeRawBufferPointer) throws -> Void) throws -> Void
+
+    public init(size: Int, produce: @escaping (_ emit: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) {
+        self.size = size
+        self.produce = produce
     }
 }
 
@@ -58,8 +74,20 @@ public final class Store {
                 let snapshot = try snapshot()
                 guard let change = try build(snapshot) else { return nil }
                 let paths = change.files.keys.sorted()
-                let blobs = try paths.map { path in
+                var blobs = try paths.map { path in
                     (path: path, blob: try change.files[path]!.map { (id: try repository.writeBlob($0), bytes: $0) })
+                }
+                for path in change.streamedFiles.keys.sorted() {
+                    let file = change.streamedFiles[path]!
+                    var bytes: [UInt8] = [] // kept for the working-tree copy
+                    bytes.reserveCapacity(file.size)
+                    let id = try repository.writeBlob(size: file.size) { write in
+                        try file.produce { piece in
+                            try write(piece)
+                            bytes.append(contentsOf: piece)
+                        }
+                    }
+                    blobs.append((path: path, blob: (id: id, bytes: bytes)))
                 }
                 let treeID = try repository.updatedTree(base: snapshot.tree, changes: blobs.map { ($0.path, $0.blob?.id) })
                 if treeID == snapshot.tree?.id { return nil }

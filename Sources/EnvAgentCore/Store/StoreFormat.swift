@@ -250,8 +250,14 @@ public struct SecretLine: Sendable, Equatable {
 
     /// The ciphertext bytes after the kind prefix, nil if the field is not valid.
     public var ciphertext: [UInt8]? {
-        guard let value = field(4), valueKind != nil else { return nil }
-        return Base64.decode(value.dropFirst(StoreFormat.aeadValuePrefix.utf8.count))
+        var bytes: [UInt8] = []
+        return ciphertext(into: &bytes) ? bytes : nil
+    }
+
+    /// Decodes the ciphertext into `buffer` (reusing its storage); false if the field is not valid.
+    func ciphertext(into buffer: inout [UInt8]) -> Bool {
+        guard let value = field(4), valueKind != nil else { return false }
+        return Base64.decode(value.dropFirst(StoreFormat.aeadValuePrefix.utf8.count), into: &buffer)
     }
 }
 
