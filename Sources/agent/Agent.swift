@@ -23,7 +23,6 @@ struct Agent: ParsableCommand {
     )
 
     static func main() {
-
         if let hook = HookCommand.plainPostHook(CommandLine.arguments) {
             HookCommand.refreshTargets(hook: hook.name, arguments: hook.arguments, inWorkingTree: ".") {
                 try GlobalOptions.operations(storePath: nil, identityFile: nil)
