@@ -32,6 +32,7 @@ size_t git_diff_num_deltas(const git_diff *diff) { return ENVAGENT_LIBGIT2(git_d
 int git_diff_options_init(git_diff_options *opts, unsigned int version) { return ENVAGENT_LIBGIT2(git_diff_options_init)(opts, version); }
 int git_diff_tree_to_index(git_diff **diff, git_repository *repo, git_tree *old_tree, git_index *index, const git_diff_options *opts) { return ENVAGENT_LIBGIT2(git_diff_tree_to_index)(diff, repo, old_tree, index, opts); }
 int git_diff_tree_to_tree(git_diff **diff, git_repository *repo, git_tree *old_tree, git_tree *new_tree, const git_diff_options *opts) { return ENVAGENT_LIBGIT2(git_diff_tree_to_tree)(diff, repo, old_tree, new_tree, opts); }
+void git_error_clear(void) { ENVAGENT_LIBGIT2(git_error_clear)(); }
 const git_error * git_error_last(void) { return ENVAGENT_LIBGIT2(git_error_last)(); }
 int git_fetch_options_init(git_fetch_options *opts, unsigned int version) { return ENVAGENT_LIBGIT2(git_fetch_options_init)(opts, version); }
 int git_graph_descendant_of(git_repository *repo, const git_oid *commit, const git_oid *ancestor) { return ENVAGENT_LIBGIT2(git_graph_descendant_of)(repo, commit, ancestor); }
@@ -54,9 +55,11 @@ int git_merge_trees(git_index **out, git_repository *repo, const git_tree *ances
 int git_odb_add_backend(git_odb *odb, git_odb_backend *backend, int priority) { return ENVAGENT_LIBGIT2(git_odb_add_backend)(odb, backend, priority); }
 int git_odb_backend_loose(git_odb_backend **out, const char *objects_dir, int compression_level, int do_fsync, unsigned int dir_mode, unsigned int file_mode) { return ENVAGENT_LIBGIT2(git_odb_backend_loose)(out, objects_dir, compression_level, do_fsync, dir_mode, file_mode); }
 void git_odb_free(git_odb *db) { ENVAGENT_LIBGIT2(git_odb_free)(db); }
+int git_odb_open_rstream(git_odb_stream **out, size_t *len, git_object_t *type, git_odb *db, const git_oid *oid) { return ENVAGENT_LIBGIT2(git_odb_open_rstream)(out, len, type, db, oid); }
 int git_odb_open_wstream(git_odb_stream **out, git_odb *db, git_object_size_t size, git_object_t type) { return ENVAGENT_LIBGIT2(git_odb_open_wstream)(out, db, size, type); }
 int git_odb_stream_finalize_write(git_oid *out, git_odb_stream *stream) { return ENVAGENT_LIBGIT2(git_odb_stream_finalize_write)(out, stream); }
 void git_odb_stream_free(git_odb_stream *stream) { ENVAGENT_LIBGIT2(git_odb_stream_free)(stream); }
+int git_odb_stream_read(git_odb_stream *stream, char *buffer, size_t len) { return ENVAGENT_LIBGIT2(git_odb_stream_read)(stream, buffer, len); }
 int git_odb_stream_write(git_odb_stream *stream, const char *buffer, size_t len) { return ENVAGENT_LIBGIT2(git_odb_stream_write)(stream, buffer, len); }
 int git_oid_equal(const git_oid *a, const git_oid *b) { return ENVAGENT_LIBGIT2(git_oid_equal)(a, b); }
 int git_oid_fromstr(git_oid *out, const char *str) { return ENVAGENT_LIBGIT2(git_oid_fromstr)(out, str); }

@@ -66,14 +66,19 @@ public enum DotEnv {
         }
     }
 
-    /// The whole file from rendered runs of variables, in order (JSON adds the braces).
+    /// The whole file from runs of variables rendered separately (each starting with its
+    /// `first` variable), in order: JSON adds the braces and the commas between runs.
     static func framed(_ parts: [SecretBytes], format: RenderFormat) -> SecretBytes {
-        let (opening, closing) = format == .json ? (Array("{".utf8), Array("}\n".utf8)) : ([], [])
+        let json = format == .json
+        let parts = json ? parts.filter { $0.count > 0 } : parts
         var out: [UInt8] = []
-        out.reserveCapacity(parts.reduce(opening.count + closing.count) { $0 + $1.count })
-        out += opening
-        for part in parts { part.withUnsafeBytes { out += $0 } }
-        out += closing
+        out.reserveCapacity(parts.reduce(json ? parts.count + 2 : 0) { $0 + $1.count })
+        if json { out.append(UInt8(ascii: "{")) }
+        for (index, part) in parts.enumerated() {
+            if json && index > 0 { out.append(UInt8(ascii: ",")) }
+            part.withUnsafeBytes { out += $0 }
+        }
+        if json { out += "}\n".utf8 }
         return SecretBytes(out) // takes over the buffer, wiped when released
     }
 

@@ -90,6 +90,113 @@ enum Parallel {
         }
     }
 
+    /// `forEachBlock` for input that arrives over time (a blob being inflated): `produce` runs
+    /// on the calling thread and passes each block's input to its argument as soon as it has
+    /// it, while other cores already transform the blocks produced so far; when production
+    /// ends the calling thread transforms what is left with them. `consume` then gets every
+    /// output in order, or the first failing block's error is thrown. `expectedItems` (an
+    /// estimate of the items in all blocks) decides whether starting workers pays.
+    static func pipeline<Input: Sendable, Output: Sendable>(
+        expectedItems: Int, produce: (_ emit: (Input) throws -> Void) throws -> Void,
+        transform: @escaping @Sendable (Input) throws -> Output, consume: (Output) throws -> Void
+    ) throws {
+        let threads = min(processors, expectedItems / minimumChunk)
+        guard threads > 1 else {
+            var outputs: [Output] = []
+            try produce { outputs.append(try transform($0)) }
+            try outputs.forEach(consume)
+            return
+        }
+        let queue = BlockQueue<Input, Output>()
+        let workers = (1..<threads).compactMap { _ in Worker.start { while queue.transformNext(transform, waiting: true) {} } }
+        defer {
+            queue.stop()
+            for worker in workers { worker.join() }
+        }
+        try produce { queue.add($0) }
+        queue.finish()
+        while queue.transformNext(transform, waiting: false) {}
+        for result in queue.results() { try consume(result.get()) }
+    }
+
+    /// The blocks of a `pipeline`: inputs added by the producer, taken in order by whichever
+    /// thread is free, results kept in order. One lock and one condition.
+    private final class BlockQueue<Input: Sendable, Output: Sendable>: @unchecked Sendable {
+        private var inputs: [Input?] = []
+        private var outputs: [Result<Output, any Error>?] = []
+        private var next = 0, done = 0
+        private var finished = false, stopped = false
+        private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+        init() {
+            pthread_mutex_init(lock, nil)
+            pthread_cond_init(changed, nil)
+        }
+
+        deinit {
+            pthread_cond_destroy(changed)
+            pthread_mutex_destroy(lock)
+            changed.deallocate()
+            lock.deallocate()
+        }
+
+        private func locked<T>(_ body: () -> T) -> T {
+            pthread_mutex_lock(lock)
+            defer { pthread_mutex_unlock(lock) }
+            return body()
+        }
+
+        func add(_ input: Input) {
+            locked {
+                inputs.append(input)
+                outputs.append(nil)
+            }
+            pthread_cond_signal(changed)
+        }
+
+        func finish() {
+            locked { finished = true }
+            pthread_cond_broadcast(changed)
+        }
+
+        func stop() {
+            locked { stopped = true }
+            pthread_cond_broadcast(changed)
+        }
+
+        /// Transforms the next block nobody has taken; false when there is none (with
+        /// `waiting`, only once production has ended).
+        func transformNext(_ transform: (Input) throws -> Output, waiting: Bool) -> Bool {
+            pthread_mutex_lock(lock)
+            while waiting && next == inputs.count && !finished && !stopped { pthread_cond_wait(changed, lock) }
+            guard next < inputs.count, !stopped else {
+                pthread_mutex_unlock(lock)
+                return false
+            }
+            let block = next
+            next += 1
+            let input = inputs[block]!
+            inputs[block] = nil
+            pthread_mutex_unlock(lock)
+            let result = Result { try transform(input) }
+            locked {
+                outputs[block] = result
+                done += 1
+            }
+            pthread_cond_broadcast(changed)
+            return true
+        }
+
+        /// Every output in order, once production has ended and all are done.
+        func results() -> [Result<Output, any Error>] {
+            pthread_mutex_lock(lock)
+            defer { pthread_mutex_unlock(lock) }
+            while done < outputs.count { pthread_cond_wait(changed, lock) }
+            return outputs.map { $0! }
+        }
+    }
+
     private final class Shared<Output: Sendable>: Sendable {
         let next = Atomic<Int>(0)
         let stopped = Atomic<Bool>(false)

@@ -46,40 +46,8 @@ extension Operations {
         return try Parallel.map(lines) { RenderEntry(name: $0.name, envVar: $0.envVar, value: try key.open($0)) }
     }
 
-    /// The rendered file (`.env`, `sh` or JSON) for `names` (all when empty).
-    public func render(names: [String], environment: String, format: RenderFormat) throws -> SecretBytes {
-        let (lines, key) = try lines(names, environment)
-        return try Self.render(lines, with: key, format: format)
-    }
-
-    /// `lines` decrypted and rendered in `format`, in order: a block of lines at a time (on
-    /// every core for a large environment), each value opened into a reused buffer and written
-    /// straight into the block's output.
-    static func render(_ lines: [SecretLine], with key: EnvironmentKey, format: RenderFormat) throws -> SecretBytes {
-        var parts: [SecretBytes] = []
-        try Parallel.forEachBlock(count: lines.count, { range in
-            var buffers = EnvironmentKey.OpeningBuffers()
-            var out: [UInt8] = []
-            out.reserveCapacity(range.count * 128)
-            do {
-                for index in range {
-                    let line = lines[index]
-                    try key.withOpened(line, using: &buffers) { value in
-                        try DotEnv.append(name: line.name, envVar: line.envVar, value: value, format: format,
-                                          first: index == 0, to: &out)
-                    }
-                }
-            } catch {
-                Crypto.wipe(&out)
-                throw error
-            }
-            return SecretBytes(out)
-        }, consume: { parts.append($0) })
-        return DotEnv.framed(parts, format: format)
-    }
-
     /// The lines `names` select (all when empty, else in the order named) and the key to open them.
-    private func lines(_ names: [String], _ environment: String) throws -> ([SecretLine], EnvironmentKey) {
+    func lines(_ names: [String], _ environment: String) throws -> ([SecretLine], EnvironmentKey) {
         try Validation.environment(environment)
         let snapshot = try store.snapshot()
         let key = try environmentKey(environment, in: snapshot)

@@ -282,6 +282,13 @@ public struct SecretsFile: Sendable, Equatable {
     }
 
     public static func parse(_ bytes: [UInt8]) -> SecretsFile {
+        let lines = lines(in: bytes)
+        // Written sorted; re-sort only when a hand edit broke the order.
+        return isSorted(lines) ? SecretsFile(presorted: lines) : SecretsFile(lines: lines)
+    }
+
+    /// The non-empty lines of `bytes`, in file order.
+    static func lines(in bytes: [UInt8]) -> [SecretLine] {
         var lines: [SecretLine] = []
         lines.reserveCapacity(bytes.count / 96)
         var start = 0
@@ -294,9 +301,11 @@ public struct SecretsFile: Sendable, Equatable {
             }
         }
         if start < bytes.count { lines.append(SecretLine(raw: bytes[start...])) }
-        // Written sorted; re-sort only when a hand edit broke the order.
-        let sorted = zip(lines, lines.dropFirst()).allSatisfy { precedes($0.name, $1.name) }
-        return sorted ? SecretsFile(presorted: lines) : SecretsFile(lines: lines)
+        return lines
+    }
+
+    static func isSorted(_ lines: some Collection<SecretLine>) -> Bool {
+        zip(lines, lines.dropFirst()).allSatisfy { precedes($0.name, $1.name) }
     }
 
     private init(presorted: [SecretLine]) { lines = presorted }

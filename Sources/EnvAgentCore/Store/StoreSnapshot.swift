@@ -15,6 +15,11 @@ public final class StoreSnapshot {
         try tree?.blob(at: path)
     }
 
+    /// The blob id of the file at `path`, nil when there is none.
+    func fileID(_ path: String) throws -> ObjectID? {
+        try tree?.entryID(at: path)
+    }
+
     /// The header, nil when this commit has no store. A newer format throws `upgrade_required`.
     public func header() throws -> StoreHeader? {
         if let cachedHeader { return cachedHeader }

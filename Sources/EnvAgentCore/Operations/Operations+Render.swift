@@ -1,0 +1,88 @@
+/// Rendering: an environment's secrets decrypted into a `.env`, `sh` or JSON file.
+extension Operations {
+    /// The rendered file (`.env`, `sh` or JSON) for `names` (all when empty).
+    public func render(names: [String], environment: String, format: RenderFormat) throws -> SecretBytes {
+        if names.isEmpty, let rendered = try renderWhileReading(environment, format: format) { return rendered }
+        let (lines, key) = try lines(names, environment)
+        return try Self.render(lines, with: key, format: format)
+    }
+
+    /// `lines` decrypted and rendered in `format`, in order: a block of lines at a time (on
+    /// every core for a large environment).
+    static func render(_ lines: [SecretLine], with key: EnvironmentKey, format: RenderFormat) throws -> SecretBytes {
+        var parts: [SecretBytes] = []
+        try Parallel.forEachBlock(count: lines.count, { range in try renderBlock(lines[range], with: key, format: format) },
+                                  consume: { parts.append($0) })
+        return DotEnv.framed(parts, format: format)
+    }
+
+    /// One run of lines rendered: each value opened into a reused buffer and written straight
+    /// into the output, so no value is copied on the way.
+    private static func renderBlock(_ lines: some Collection<SecretLine>, with key: EnvironmentKey,
+                                    format: RenderFormat) throws -> SecretBytes {
+        var buffers = EnvironmentKey.OpeningBuffers()
+        var out: [UInt8] = []
+        out.reserveCapacity(lines.count * 128)
+        do {
+            for (offset, line) in lines.enumerated() {
+                try key.withOpened(line, using: &buffers) { value in
+                    try DotEnv.append(name: line.name, envVar: line.envVar, value: value, format: format, first: offset == 0, to: &out)
+                }
+            }
+        } catch {
+            Crypto.wipe(&out)
+            throw error
+        }
+        return SecretBytes(out)
+    }
+
+    /// Every secret of `environment`, rendered while its secrets file is still being read:
+    /// inflating a large file takes about as long as opening its values, so other cores open
+    /// the lines read so far meanwhile. nil when the file cannot be read that way (a packed
+    /// object) or is not in name order (a hand edit: the render order is the sorted one), and
+    /// the caller renders from the whole file.
+    private func renderWhileReading(_ environment: String, format: RenderFormat) throws -> SecretBytes? {
+        try Validation.environment(environment)
+        let snapshot = try store.snapshot()
+        let key = try environmentKey(environment, in: snapshot)
+        guard let id = try snapshot.fileID(StoreFormat.secretsPath(environment)),
+              let stream = try store.repository.openBlobStream(id) else { return nil }
+        struct Block: Sendable {
+            let rendered: Result<SecretBytes, any Error>
+            let first: String?, last: String?
+            let sorted: Bool
+        }
+        var blocks: [Block] = []
+        let pieceSize = 64 * 1024
+        let lineBytes = 180 // about, for values of a few dozen characters
+        try Parallel.pipeline(expectedItems: stream.size / lineBytes, produce: { emit in
+            var carry: [UInt8] = [] // the start of a line whose end is not read yet
+            while true {
+                var bytes = carry
+                let start = bytes.count
+                bytes.append(contentsOf: repeatElement(0, count: pieceSize))
+                let count = try bytes.withUnsafeMutableBytes { try stream.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
+                bytes.removeLast(pieceSize - count)
+                guard count > 0 else {
+                    if !bytes.isEmpty { try emit(bytes) } // a last line without a newline
+                    return
+                }
+                let end = (bytes.lastIndex(of: UInt8(ascii: "\n")) ?? -1) + 1
+                carry = Array(bytes[end...])
+                bytes.removeLast(bytes.count - end)
+                if !bytes.isEmpty { try emit(bytes) }
+            }
+        }, transform: { bytes in
+            let lines = SecretsFile.lines(in: bytes)
+            return Block(rendered: Result { try Self.renderBlock(lines, with: key, format: format) },
+                         first: lines.first?.name, last: lines.last?.name, sorted: SecretsFile.isSorted(lines))
+        }, consume: { blocks.append($0) })
+        var previous: String?
+        for block in blocks {
+            if let first = block.first, let last = previous, !SecretsFile.precedes(last, first) { return nil }
+            guard block.sorted else { return nil }
+            previous = block.last ?? previous
+        }
+        return DotEnv.framed(try blocks.map { try $0.rendered.get() }, format: format)
+    }
+}
