@@ -147,22 +147,26 @@ public enum Crypto {
     /// false when the tag does not verify or the sizes do not fit.
     static func open(_ sealed: [UInt8], key: SecretBytes, associatedData: [UInt8],
                      into plaintext: UnsafeMutableRawBufferPointer) throws -> Bool {
+        try sealed.withUnsafeBytes { sealed in
+            try key.withUnsafeBytes { key in
+                try associatedData.withUnsafeBytes { try open(sealed, key: key, associatedData: $0, into: plaintext) }
+            }
+        }
+    }
+
+    /// The same on buffers (opening many values in a row without touching reference counts).
+    static func open(_ sealed: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, associatedData: UnsafeRawBufferPointer,
+                     into plaintext: UnsafeMutableRawBufferPointer) throws -> Bool {
         try ensureInitialized()
         guard sealed.count >= aeadNonceBytes + aeadTagBytes, key.count == aeadKeyBytes,
               plaintext.count == sealed.count - aeadNonceBytes - aeadTagBytes else { return false }
+        let s = sealed.baseAddress!.assumingMemoryBound(to: UInt8.self)
         var written: UInt64 = 0
-        let rc = sealed.withUnsafeBufferPointer { s in
-            key.withUnsafeBytes { k in
-                associatedData.withUnsafeBufferPointer { ad in
-                    crypto_aead_xchacha20poly1305_ietf_decrypt(
-                        plaintext.baseAddress?.assumingMemoryBound(to: UInt8.self), &written, nil,
-                        s.baseAddress! + aeadNonceBytes, UInt64(s.count - aeadNonceBytes),
-                        ad.baseAddress, UInt64(ad.count),
-                        s.baseAddress!, k.baseAddress!.assumingMemoryBound(to: UInt8.self))
-                }
-            }
-        }
-        return rc == 0
+        return crypto_aead_xchacha20poly1305_ietf_decrypt(
+            plaintext.baseAddress?.assumingMemoryBound(to: UInt8.self), &written, nil,
+            s + aeadNonceBytes, UInt64(sealed.count - aeadNonceBytes),
+            associatedData.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(associatedData.count),
+            s, key.baseAddress!.assumingMemoryBound(to: UInt8.self)) == 0
     }
 
     // MARK: Key pairs and sealed boxes (X25519)

@@ -33,7 +33,8 @@ public enum DotEnv {
         do {
             for (index, entry) in entries.enumerated() {
                 try entry.value.withUnsafeBytes {
-                    try append(name: entry.name, envVar: entry.envVar, value: $0, format: format, first: index == 0, to: &out)
+                    try append(name: entry.name, envVar: Array(entry.envVar.utf8)[...], value: $0, format: format,
+                               first: index == 0, to: &out)
                 }
             }
         } catch {
@@ -45,22 +46,22 @@ public enum DotEnv {
 
     /// Appends one variable in `format` to `out` (for JSON an object member, after a comma
     /// unless it is the `first`), growing `out` without leaving copies of values behind.
-    static func append(name: String, envVar: String, value: UnsafeRawBufferPointer, format: RenderFormat, first: Bool,
+    static func append(name: String, envVar: ArraySlice<UInt8>, value: UnsafeRawBufferPointer, format: RenderFormat, first: Bool,
                        to out: inout [UInt8]) throws {
         // Worst case: JSON writes a control byte as 6 (`\u00XX`).
-        Crypto.reserveWiping(&out, extra: envVar.utf8.count + 6 * value.count + 16)
+        Crypto.reserveWiping(&out, extra: envVar.count + 6 * value.count + 16)
         switch format {
         case .env:
             try appendEnvLine(name: name, envVar: envVar, value: value.bindMemory(to: UInt8.self), to: &out)
         case .sh:
             out += "export ".utf8
-            out += envVar.utf8
+            out += envVar
             out.append(UInt8(ascii: "="))
             appendShellQuoted(value, to: &out)
             out.append(newline)
         case .json:
             if !first { out.append(UInt8(ascii: ",")) }
-            JSONText.appendString(envVar.utf8, to: &out)
+            JSONText.appendString(envVar, to: &out)
             out.append(UInt8(ascii: ":"))
             JSONText.appendString(value, to: &out)
         }
@@ -84,7 +85,7 @@ public enum DotEnv {
 
     /// `KEY='value'`; `KEY="value"` when the value holds a single quote but nothing a double-quote
     /// reader would expand; otherwise an error naming the key and the character.
-    static func appendEnvLine(name: String, envVar: String, value: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) throws {
+    static func appendEnvLine(name: String, envVar: ArraySlice<UInt8>, value: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) throws {
         var hasQuote = false, singleQuoteSafe = true
         var doubleQuoteBlocker: String?
         for i in value.indices {
@@ -118,7 +119,7 @@ public enum DotEnv {
         } else {
             throw unrepresentable(name, envVar, "a single quote together with \(doubleQuoteBlocker!)")
         }
-        out += envVar.utf8
+        out += envVar
         out.append(UInt8(ascii: "="))
         out.append(delimiter)
         out += value
@@ -126,8 +127,9 @@ public enum DotEnv {
         out.append(newline)
     }
 
-    private static func unrepresentable(_ name: String, _ envVar: String, _ what: String) -> AgentError {
-        AgentError(.validationError,
+    private static func unrepresentable(_ name: String, _ envVarBytes: ArraySlice<UInt8>, _ what: String) -> AgentError {
+        let envVar = String(decoding: envVarBytes, as: UTF8.self)
+        return AgentError(.validationError,
                    "cannot write secret '\(name)' (\(envVar)) to a .env file: its value contains \(what), which .env parsers read differently",
                    details: [.init(loc: ["secrets", name], msg: "value contains \(what)", type: "unrepresentable_value")],
                    hint: "use --format sh or --format json, or `agent run` to pass it to a process directly")

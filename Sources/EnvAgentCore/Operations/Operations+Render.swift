@@ -24,10 +24,12 @@ extension Operations {
         var out: [UInt8] = []
         out.reserveCapacity(lines.count * 128)
         do {
-            for (offset, line) in lines.enumerated() {
+            var first = true
+            for line in lines {
                 try key.withOpened(line, using: &buffers) { value in
-                    try DotEnv.append(name: line.name, envVar: line.envVar, value: value, format: format, first: offset == 0, to: &out)
+                    try DotEnv.append(name: line.name, envVar: line.envVarBytes, value: value, format: format, first: first, to: &out)
                 }
+                first = false
             }
         } catch {
             Crypto.wipe(&out)

@@ -126,12 +126,20 @@ public struct EnvironmentKey: Sendable {
             Crypto.wipe(&buffers.plaintext)
             buffers.plaintext = [UInt8](repeating: 0, count: max(count, 2 * buffers.plaintext.count))
         }
+        let opened = try buffers.plaintext.withUnsafeMutableBytes { storage in
+            try buffers.ciphertext.withUnsafeBytes { ciphertext in
+                try buffers.associatedData.withUnsafeBytes { associatedData in
+                    try key.withUnsafeBytes { key in
+                        try Crypto.open(ciphertext, key: key, associatedData: associatedData,
+                                        into: UnsafeMutableRawBufferPointer(rebasing: storage[..<count]))
+                    }
+                }
+            }
+        }
         return try buffers.plaintext.withUnsafeMutableBytes { storage in
             let plaintext = UnsafeMutableRawBufferPointer(rebasing: storage[..<count])
             defer { Crypto.wipe(plaintext) }
-            guard try Crypto.open(buffers.ciphertext, key: key, associatedData: buffers.associatedData, into: plaintext) else {
-                return try open(line).withUnsafeBytes(body) // throws the error that names the line
-            }
+            guard opened else { return try open(line).withUnsafeBytes(body) } // throws the error that names the line
             return try body(UnsafeRawBufferPointer(plaintext))
         }
     }

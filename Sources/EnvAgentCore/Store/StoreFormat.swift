@@ -229,6 +229,8 @@ public struct SecretLine: Sendable, Equatable {
     private func text(_ index: Int) -> String { field(index).map { String(decoding: $0, as: UTF8.self) } ?? "" }
 
     public var envVar: String { text(1) }
+    /// The env var's bytes, without making a `String` (rendering writes them as they are).
+    var envVarBytes: ArraySlice<UInt8> { field(1) ?? [] }
     public var createdAt: String { text(2) }
     public var updatedAt: String { text(3) }
     public var sealedValue: String { text(4) }
