@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Output formats of `render`.
 public enum RenderFormat: String, Sendable, CaseIterable, Codable {
     /// `KEY='value'` lines that python-dotenv, Node's dotenv, docker compose's env_file and
@@ -159,7 +165,14 @@ public enum DotEnv {
     public static func parse(_ bytes: [UInt8]) throws -> [Assignment] {
         var i = 0, line = 1
         let n = bytes.count
-        let estimatedLines = bytes.reduce(into: 1) { count, byte in if byte == newline { count += 1 } }
+        let estimatedLines = bytes.withUnsafeBufferPointer { buffer in
+            var count = 1, offset = 0
+            while offset < buffer.count, let hit = memchr(buffer.baseAddress! + offset, Int32(newline), buffer.count - offset) {
+                count += 1
+                offset = buffer.baseAddress!.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
+            }
+            return count
+        }
         var result: [Assignment] = []
         result.reserveCapacity(estimatedLines)
         var seen: [String: Int] = [:]

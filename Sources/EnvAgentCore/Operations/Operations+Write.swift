@@ -109,11 +109,13 @@ extension Operations {
             for line in secrets.lines { ownerOfEnvVar[line.envVar] = line.name }
             var existing: Set<String> = []
             let now = Timestamp.now()
-            var changedNames: [String] = []
             // Validate in order first, then seal on every core (each value is independent).
-            var pending: [(request: WriteRequest, envVar: String, old: SecretLine?)] = []
-            pending.reserveCapacity(requests.count)
-            for request in requests {
+            // Until unchanged values are dropped below, `toSeal[i]` is request i.
+            var olds: [SecretLine?] = []
+            olds.reserveCapacity(requests.count)
+            var toSeal: [(line: SecretsFile.PendingLine, request: Int?)] = []
+            toSeal.reserveCapacity(requests.count)
+            for (index, request) in requests.enumerated() {
                 let old = secrets.line(named: request.name)
                 if old != nil { existing.insert(request.name) }
                 switch (mode, old) {
@@ -132,28 +134,27 @@ extension Operations {
                 }
                 if let old, old.envVar != envVar { ownerOfEnvVar[old.envVar] = nil }
                 ownerOfEnvVar[envVar] = request.name
-                pending.append((request, envVar, old))
+                olds.append(old)
+                toSeal.append((SecretsFile.PendingLine(name: request.name, envVar: envVar, createdAt: old?.createdAt ?? now,
+                                                       updatedAt: now, value: request.value,
+                                                       sealedValueLength: access.sealedLength(valueLength: request.value.count)),
+                               index))
             }
             // A member writing the value a line already holds keeps its ciphertext.
-            var unchanged = [Bool](repeating: false, count: pending.count)
             if case .member(let key) = access {
-                let candidates = pending.indices.filter { index in pending[index].old?.envVar == pending[index].envVar }
-                let same = try Parallel.map(candidates.map { pending[$0] }) { item in
-                    guard let current = try? key.open(item.old!) else { return false }
-                    return Crypto.equal(current.bytes, item.request.value.bytes)
+                let previous = olds
+                let candidates = requests.indices.filter { index in previous[index]?.envVar == toSeal[index].line.envVar }
+                if !candidates.isEmpty {
+                    let same = try Parallel.map(candidates) { index in
+                        guard let current = try? key.open(previous[index]!) else { return false }
+                        return Crypto.equal(current.bytes, requests[index].value.bytes)
+                    }
+                    var unchanged = [Bool](repeating: false, count: requests.count)
+                    for (index, isSame) in zip(candidates, same) { unchanged[index] = isSame }
+                    toSeal.removeAll { unchanged[$0.request!] }
                 }
-                for (index, isSame) in zip(candidates, same) where isSame { unchanged[index] = true }
             }
-            // Which request each sealed line answers (nil: a converted write-only value).
-            var toSeal: [(line: SecretsFile.PendingLine, request: Int?)] = []
-            toSeal.reserveCapacity(pending.count)
-            for (index, item) in pending.enumerated() where !unchanged[index] {
-                toSeal.append((SecretsFile.PendingLine(name: item.request.name, envVar: item.envVar,
-                                                       createdAt: item.old?.createdAt ?? now, updatedAt: now, value: item.request.value,
-                                                       sealedValueLength: access.sealedLength(valueLength: item.request.value.count)),
-                               index))
-                changedNames.append(item.request.name)
-            }
+            let changedNames = toSeal.map(\.line.name)
             reportExisting(existing)
             var converted = 0
             if case .member(let key) = access {
@@ -178,14 +179,14 @@ extension Operations {
             let writeOnly = access.isWriteOnly
             reportWriteOnly(writeOnly)
             guard !toSeal.isEmpty || !files.isEmpty else {
-                results = pending.map { ($0.old!, false) }
+                results = olds.map { ($0!, false) }
                 return nil
             }
             // Sealed while the blob is written; the results are known once it is.
             let streamed = secrets.streamed(with: toSeal.map(\.line), seal: { try access.seal($0, name: $1) }) { sealedLines in
-                var lineOf = [SecretLine?](repeating: nil, count: pending.count)
+                var lineOf = [SecretLine?](repeating: nil, count: requests.count)
                 for (item, line) in zip(toSeal, sealedLines) { if let request = item.request { lineOf[request] = line } }
-                results = pending.indices.map { index in lineOf[index].map { ($0, true) } ?? (pending[index].old!, false) }
+                results = requests.indices.map { index in lineOf[index].map { ($0, true) } ?? (olds[index]!, false) }
             }
             var summary: String
             if let customMessage, !changedNames.isEmpty {
