@@ -13,17 +13,9 @@ import Testing
         (source, _) = try makeIdentitySource(in: dir)
     }
 
-    func newStore() throws -> (Operations, String) {
-        let path = dir.file("repo")
-        let (operations, _) = try Operations.initialize(path: path, environment: "dev", bare: false, identitySource: source)
-        return (operations, path)
-    }
+    func newStore() throws -> (Operations, String) { try EnvAgentCoreTests.newStore(in: dir, source: source) }
 
-    func git(_ path: String, _ args: String...) throws -> String {
-        let result = try run("git", ["-C", path] + args)
-        #expect(result.status == 0, "git \(args): \(result.stderr)")
-        return result.stdout
-    }
+    func git(_ path: String, _ args: String...) throws -> String { try gitOutput(path, args) }
 
     static func name(_ index: Int) -> String { "K\(String(index + 10_000).dropFirst())" }
 

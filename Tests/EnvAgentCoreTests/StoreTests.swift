@@ -13,15 +13,11 @@ import Testing
     }
 
     func newStore(bare: Bool = false) throws -> (Operations, String) {
-        let path = dir.file("repo")
-        let (operations, _) = try Operations.initialize(path: path, environment: "dev", bare: bare, identitySource: source)
-        return (operations, path)
+        try EnvAgentCoreTests.newStore(in: dir, source: source, bare: bare)
     }
 
     func git(_ path: String, _ args: String...) throws -> String {
-        let result = try run("git", ["-C", path] + args)
-        #expect(result.status == 0, "git \(args): \(result.stderr)")
-        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try gitOutput(path, args).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @Test func createUpdateGetListDelete() throws {

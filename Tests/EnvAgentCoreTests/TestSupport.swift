@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import TestSupport
 @testable import EnvAgentCore
 
@@ -35,3 +36,18 @@ func makeIdentitySource(in dir: TempDirectory, name: String = "identity") throws
 }
 
 func secret(_ text: String) -> SecretBytes { SecretBytes(Array(text.utf8)) }
+
+/// A new store at `dir`/repo with `dev` as its first environment and `source`'s identity as
+/// its first recipient.
+func newStore(in dir: TempDirectory, source: IdentitySource, bare: Bool = false) throws -> (Operations, String) {
+    let path = dir.file("repo")
+    let (operations, _) = try Operations.initialize(path: path, environment: "dev", bare: bare, identitySource: source)
+    return (operations, path)
+}
+
+/// `git -C path args…`, expecting success; its standard output as it is.
+func gitOutput(_ path: String, _ args: [String]) throws -> String {
+    let result = try run("git", ["-C", path] + args)
+    #expect(result.status == 0, "git \(args): \(result.stderr)")
+    return result.stdout
+}
