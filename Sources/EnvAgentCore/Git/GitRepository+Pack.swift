@@ -26,15 +26,18 @@ extension GitRepository {
     /// on: then only the deletions run inside `removeUnder` (the write lock). Every deletion
     /// comes after the new pack holding those objects is complete, so no interleaving with
     /// writers or another packer loses an object.
+    /// `threads` is how many threads search for deltas (0: one per core); a packer running
+    /// beside writers takes one, leaving the other cores to them.
     @discardableResult
-    func packLooseObjectsIfNeeded(force: Bool = false, removeUnder lock: (() -> Void) throws -> Void = { $0() }) throws -> Bool {
+    func packLooseObjectsIfNeeded(force: Bool = false, threads: UInt32 = 0,
+                                  removeUnder lock: (() -> Void) throws -> Void = { $0() }) throws -> Bool {
         guard force || packingDue else { return false }
         let loose = looseObjects()
         if !loose.isEmpty {
-            try writePack(loose.map(\.id))
+            try writePack(loose.map(\.id), threads: threads)
             try lock { removeLooseCopies(loose) }
         }
-        let rolledUp = try consolidatePacks(removeUnder: lock)
+        let rolledUp = try consolidatePacks(threads: threads, removeUnder: lock)
         return !loose.isEmpty || rolledUp
     }
 
@@ -55,7 +58,7 @@ extension GitRepository {
 
     /// Rolls the packs that break the geometric progression up into one; returns whether it did.
     @discardableResult
-    func consolidatePacks(removeUnder lock: (() -> Void) throws -> Void = { $0() }) throws -> Bool {
+    func consolidatePacks(threads: UInt32 = 0, removeUnder lock: (() -> Void) throws -> Void = { $0() }) throws -> Bool {
         let packs = packFiles().compactMap { path in PackIndex(path: path + ".idx").map { (path: path, index: $0) } }
             .filter { !FileIO.exists($0.path + ".keep") }
             .sorted { $0.index.count < $1.index.count }
@@ -66,7 +69,7 @@ extension GitRepository {
             guard let all = pack.index.objectIDs() else { return false } // unreadable index: leave the packs alone
             ids.formUnion(all)
         }
-        let newPack = try writePack(Array(ids))
+        let newPack = try writePack(Array(ids), threads: threads)
         try lock {
             for pack in packs.prefix(rollUp) where !pack.path.hasSuffix(newPack) {
                 for ext in [".pack", ".idx", ".rev"] { unlink(pack.path + ext) }
@@ -109,11 +112,11 @@ extension GitRepository {
 
     /// Returns the new pack's base name (`pack-<hash>`).
     @discardableResult
-    private func writePack(_ ids: [ObjectID]) throws -> String {
+    private func writePack(_ ids: [ObjectID], threads: UInt32) throws -> String {
         var builder: OpaquePointer?
         try Libgit2.check(git_packbuilder_new(&builder, pointer), "git_packbuilder_new")
         defer { git_packbuilder_free(builder) }
-        git_packbuilder_set_threads(builder, 0)
+        git_packbuilder_set_threads(builder, threads)
         for id in ids {
             var oid = id.raw
             try Libgit2.check(git_packbuilder_insert(builder, &oid, nil), "git_packbuilder_insert")

