@@ -42,21 +42,26 @@ extension Operations {
 
     /// Decrypted entries for `names` (all when empty), in the order named.
     public func entries(names: [String], environment: String) throws -> [RenderEntry] {
-        let (lines, key) = try lines(names, environment)
+        let (snapshot, key) = try readableSnapshot(environment)
+        let lines = try Self.select(names, from: snapshot.secrets(environment), environment: environment)
         return try Parallel.map(lines) { RenderEntry(name: $0.name, envVar: $0.envVar, value: try key.open($0)) }
     }
 
-    /// The lines `names` select (all when empty, else in the order named) and the key to open them.
-    func lines(_ names: [String], _ environment: String) throws -> ([SecretLine], EnvironmentKey) {
+    /// The store at HEAD and the key that opens `environment`'s values.
+    func readableSnapshot(_ environment: String) throws -> (StoreSnapshot, EnvironmentKey) {
         try Validation.environment(environment)
         let snapshot = try store.snapshot()
-        let key = try environmentKey(environment, in: snapshot)
-        let secrets = try snapshot.secrets(environment)
-        let lines = try names.isEmpty ? secrets.lines : names.map { name in
-            guard let line = secrets.line(named: name) else { throw Self.noSecret(name, environment) }
+        return (snapshot, try environmentKey(environment, in: snapshot))
+    }
+
+    /// The lines `names` select from `secrets`: all when empty, else in the order named
+    /// (`not_found` for a name that is not there).
+    static func select(_ names: [String], from secrets: SecretsFile, environment: String) throws -> [SecretLine] {
+        guard !names.isEmpty else { return secrets.lines }
+        return try names.map { name in
+            guard let line = secrets.line(named: name) else { throw noSecret(name, environment) }
             return line
         }
-        return (lines, key)
     }
 
     /// Commits that changed the store, or (with `name`) that secret's line or the recipients of

@@ -2,8 +2,11 @@
 extension Operations {
     /// The rendered file (`.env`, `sh` or JSON) for `names` (all when empty).
     public func render(names: [String], environment: String, format: RenderFormat) throws -> SecretBytes {
-        if names.isEmpty, let rendered = try renderWhileReading(environment, format: format) { return rendered }
-        let (lines, key) = try lines(names, environment)
+        let (snapshot, key) = try readableSnapshot(environment)
+        if names.isEmpty, let rendered = try renderWhileReading(environment, in: snapshot, with: key, format: format) {
+            return rendered
+        }
+        let lines = try Self.select(names, from: snapshot.secrets(environment), environment: environment)
         return try Self.render(lines, with: key, format: format)
     }
 
@@ -43,10 +46,8 @@ extension Operations {
     /// the lines read so far meanwhile. nil when the file cannot be read that way (a packed
     /// object) or is not in name order (a hand edit: the render order is the sorted one), and
     /// the caller renders from the whole file.
-    private func renderWhileReading(_ environment: String, format: RenderFormat) throws -> SecretBytes? {
-        try Validation.environment(environment)
-        let snapshot = try store.snapshot()
-        let key = try environmentKey(environment, in: snapshot)
+    private func renderWhileReading(_ environment: String, in snapshot: StoreSnapshot, with key: EnvironmentKey,
+                                    format: RenderFormat) throws -> SecretBytes? {
         guard let id = try snapshot.fileID(StoreFormat.secretsPath(environment)),
               let stream = try store.repository.openBlobStream(id) else { return nil }
         struct Block: Sendable {

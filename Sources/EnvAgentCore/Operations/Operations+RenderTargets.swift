@@ -133,11 +133,7 @@ extension Operations {
                     key = try environmentKey(target.environment, in: snapshot)
                     keys[target.environment] = key
                 }
-                let secrets = try snapshot.secrets(target.environment)
-                let lines = try target.names.isEmpty ? secrets.lines : target.names.map { name in
-                    guard let line = secrets.line(named: name) else { throw Self.noSecret(name, target.environment) }
-                    return line
-                }
+                let lines = try Self.select(target.names, from: snapshot.secrets(target.environment), environment: target.environment)
                 let rendered = try Self.render(lines, with: key, format: target.format)
                 result.secrets = lines.count
                 result.outcome = try write(rendered, to: outputPath(target.output), mode: mode_t(target.mode))
