@@ -139,22 +139,19 @@ public enum Crypto {
     public static func open(_ sealed: [UInt8], key: SecretBytes, associatedData: [UInt8]) throws -> SecretBytes? {
         guard sealed.count >= aeadNonceBytes + aeadTagBytes else { return nil }
         let plain = SecretBytes(count: sealed.count - aeadNonceBytes - aeadTagBytes)
-        let opened = try plain.withUnsafeMutableBytes { try open(sealed, key: key, associatedData: associatedData, into: $0) }
+        let opened = try plain.withUnsafeMutableBytes { plaintext in
+            try sealed.withUnsafeBytes { sealed in
+                try key.withUnsafeBytes { key in
+                    try associatedData.withUnsafeBytes { try open(sealed, key: key, associatedData: $0, into: plaintext) }
+                }
+            }
+        }
         return opened ? plain : nil
     }
 
     /// Opens nonce ‖ ciphertext ‖ tag into `plaintext` (exactly `sealed.count` − 40 bytes);
-    /// false when the tag does not verify or the sizes do not fit.
-    static func open(_ sealed: [UInt8], key: SecretBytes, associatedData: [UInt8],
-                     into plaintext: UnsafeMutableRawBufferPointer) throws -> Bool {
-        try sealed.withUnsafeBytes { sealed in
-            try key.withUnsafeBytes { key in
-                try associatedData.withUnsafeBytes { try open(sealed, key: key, associatedData: $0, into: plaintext) }
-            }
-        }
-    }
-
-    /// The same on buffers (opening many values in a row without touching reference counts).
+    /// false when the tag does not verify or the sizes do not fit. On buffers, so opening many
+    /// values in a row touches no reference count.
     static func open(_ sealed: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, associatedData: UnsafeRawBufferPointer,
                      into plaintext: UnsafeMutableRawBufferPointer) throws -> Bool {
         try ensureInitialized()
