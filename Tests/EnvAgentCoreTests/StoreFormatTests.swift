@@ -21,14 +21,14 @@ import Testing
         #expect(error?.kind == .internalError)
     }
 
-    @Test func secretsFileStaysSortedAndChangesOneLine() {
+    @Test func secretsFileStaysSortedAndChangesOneLine() throws {
         var file = SecretsFile()
         for name in ["b", "a", "c"] {
-            file.upsert(SecretLine(name: name, envVar: name.uppercased(), createdAt: "t0", updatedAt: "t0", sealedValue: "a:AAAA"))
+            file = try written(file, [SecretLine(name: name, envVar: name.uppercased(), createdAt: "t0", updatedAt: "t0", sealedValue: "a:AAAA")])
         }
         #expect(file.lines.map(\.name) == ["a", "b", "c"])
         let before = file.serialized()
-        file.upsert(SecretLine(name: "b", envVar: "B", createdAt: "t0", updatedAt: "t1", sealedValue: "a:BBBB"))
+        file = try written(file, [SecretLine(name: "b", envVar: "B", createdAt: "t0", updatedAt: "t1", sealedValue: "a:BBBB")])
         let after = file.serialized()
         let beforeLines = String(decoding: before, as: UTF8.self).split(separator: "\n")
         let afterLines = String(decoding: after, as: UTF8.self).split(separator: "\n")
@@ -88,14 +88,13 @@ import Testing
         SecretLine(name: name, envVar: "V_" + name.replacingOccurrences(of: ".", with: "_"), createdAt: "t", updatedAt: "t", sealedValue: "a:" + value)
     }
 
-    @Test func bulkUpsertEqualsOneByOne() {
-        let base = (0..<50).filter { $0 % 3 == 0 }.map { line("k\($0)", "old") }
+    @Test func bulkWriteEqualsOneByOne() throws {
+        let base = SecretsFile(lines: (0..<50).filter { $0 % 3 == 0 }.map { line("k\($0)", "old") })
         let incoming = (0..<50).filter { $0 % 2 == 0 }.reversed().map { line("k\($0)", "new") }
-        var bulk = SecretsFile(lines: base), single = SecretsFile(lines: base)
-        bulk.upsert(contentsOf: Array(incoming))
-        incoming.forEach { single.upsert($0) }
+        let bulk = try written(base, Array(incoming))
+        let single = try incoming.reduce(base) { try written($0, [$1]) }
         #expect(bulk == single)
-        #expect(bulk.lines.count == Set(base.map(\.name) + incoming.map(\.name)).count)
+        #expect(bulk.lines.count == Set(base.lines.map(\.name) + incoming.map(\.name)).count)
         #expect(bulk.line(named: "k6")?.sealedValue == "a:new")
         #expect(bulk.line(named: "k3")?.sealedValue == "a:old")
         #expect(zip(bulk.lines, bulk.lines.dropFirst()).allSatisfy { SecretsFile.precedes($0.name, $1.name) })
@@ -121,4 +120,18 @@ import Testing
         #expect(line.name == String(text.prefix { $0 != " " }))
         if expected { #expect(line.envVar == "V" && line.sealedValue == "a:AAAA") }
     }
+}
+
+/// `file` with `lines` written in by the streamed writer every write goes through, "sealing" by
+/// passing each line's VALUE field through; the file read back from what it produced.
+func written(_ file: SecretsFile, _ lines: [SecretLine]) throws -> SecretsFile {
+    let pending = lines.map {
+        SecretsFile.PendingLine(name: $0.name, envVar: $0.envVar, createdAt: $0.createdAt, updatedAt: $0.updatedAt,
+                                value: SecretBytes(Array($0.sealedValue.utf8)), sealedValueLength: $0.sealedValue.utf8.count)
+    }
+    let streamed = file.streamed(with: pending, seal: { value, _ in value.utf8String }, done: { _ in })
+    var bytes: [UInt8] = []
+    try streamed.produce { bytes += $0 }
+    #expect(bytes.count == streamed.size)
+    return SecretsFile.parse(bytes)
 }

@@ -336,33 +336,6 @@ public struct SecretsFile: Sendable, Equatable {
         return found ? lines[index] : nil
     }
 
-    /// Inserts or replaces the line for `line.name`, keeping the order.
-    public mutating func upsert(_ line: SecretLine) {
-        let (index, found) = position(of: line.name)
-        if found { lines[index] = line } else { lines.insert(line, at: index) }
-    }
-
-    /// Inserts or replaces many lines at once (one merge instead of one insertion each).
-    /// `newLines` must have distinct names.
-    public mutating func upsert(contentsOf newLines: [SecretLine]) {
-        if newLines.count < 8 {
-            newLines.forEach { upsert($0) }
-            return
-        }
-        let incoming = newLines.sorted { Self.precedes($0.name, $1.name) }
-        var merged: [SecretLine] = []
-        merged.reserveCapacity(lines.count + incoming.count)
-        var i = 0, j = 0
-        while i < lines.count || j < incoming.count {
-            if j == incoming.count { merged.append(lines[i]); i += 1 }
-            else if i == lines.count { merged.append(incoming[j]); j += 1 }
-            else if lines[i].name == incoming[j].name { merged.append(incoming[j]); i += 1; j += 1 }
-            else if Self.precedes(lines[i].name, incoming[j].name) { merged.append(lines[i]); i += 1 }
-            else { merged.append(incoming[j]); j += 1 }
-        }
-        lines = merged
-    }
-
     @discardableResult
     public mutating func remove(named name: String) -> SecretLine? {
         let (index, found) = position(of: name)
