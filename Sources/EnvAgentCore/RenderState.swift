@@ -50,7 +50,7 @@ struct RenderState: Equatable {
     /// targets file is unchanged. Any doubt — no state, another commit, `GIT_DIR` set, an
     /// unusual `.git` — answers false, and the caller runs the full check.
     static func isCurrent(commit: String, workingTree: String) -> Bool {
-        guard commit.utf8.count == 40, commit.utf8.allSatisfy({ isHexDigit($0) }),
+        guard commit.utf8.count == 40, commit.utf8.allSatisfy(\.isHexDigit),
               FileIO.environment("GIT_DIR") == nil,
               let gitDirectory = gitDirectory(of: workingTree),
               let stateBytes = try? FileIO.read(gitDirectory + fileName),
@@ -72,9 +72,5 @@ struct RenderState: Equatable {
         let path = String(line.dropFirst("gitdir: ".count))
         guard !path.isEmpty else { return nil }
         return (path.hasPrefix("/") ? path : workingTree + "/" + path) + (path.hasSuffix("/") ? "" : "/")
-    }
-
-    private static func isHexDigit(_ byte: UInt8) -> Bool {
-        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66)
     }
 }
