@@ -19,7 +19,8 @@ extension SecretsFile {
             self.createdAt = createdAt
             self.updatedAt = updatedAt
             self.value = value
-            length = name.utf8.count + envVar.utf8.count + createdAt.utf8.count + updatedAt.utf8.count + sealedValueLength + 4
+            length = SecretLine.length(name: name, envVar: envVar, createdAt: createdAt, updatedAt: updatedAt,
+                                       sealedValueLength: sealedValueLength)
         }
 
         func line(sealedValue: String) throws -> SecretLine {

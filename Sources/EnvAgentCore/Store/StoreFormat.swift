@@ -196,10 +196,15 @@ public struct SecretLine: Sendable, Equatable {
 
     public init(raw: [UInt8]) { self.init(raw: raw[...]) }
 
+    /// The length of the line these fields make (five fields, four spaces).
+    static func length(name: String, envVar: String, createdAt: String, updatedAt: String, sealedValueLength: Int) -> Int {
+        name.utf8.count + envVar.utf8.count + createdAt.utf8.count + updatedAt.utf8.count + sealedValueLength + 4
+    }
+
     public init(name: String, envVar: String, createdAt: String, updatedAt: String, sealedValue: String) {
         var raw: [UInt8] = []
-        raw.reserveCapacity(name.utf8.count + envVar.utf8.count + createdAt.utf8.count + updatedAt.utf8.count
-                            + sealedValue.utf8.count + 4)
+        raw.reserveCapacity(Self.length(name: name, envVar: envVar, createdAt: createdAt, updatedAt: updatedAt,
+                                        sealedValueLength: sealedValue.utf8.count))
         raw += name.utf8
         raw.append(UInt8(ascii: " "))
         raw += envVar.utf8
