@@ -15,6 +15,8 @@ public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
         case badGateway = "bad_gateway"
         case gatewayTimeout = "gateway_timeout"
         case mergeConflict = "merge_conflict"
+        /// Who can read an environment changed without a member's signature (see `Trust`).
+        case untrustedChange = "untrusted_change"
 
         public var httpStatus: Int {
             switch self {
@@ -30,6 +32,7 @@ public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
             case .badGateway: 502
             case .gatewayTimeout: 504
             case .mergeConflict: 409
+            case .untrustedChange: 409
             }
         }
 
@@ -47,6 +50,7 @@ public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
             case .badGateway: 10
             case .gatewayTimeout: 11
             case .mergeConflict: 12
+            case .untrustedChange: 13
             }
         }
     }

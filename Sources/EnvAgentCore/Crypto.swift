@@ -226,6 +226,45 @@ public enum Crypto {
         return rc == 0 ? out : nil
     }
 
+    // MARK: Signatures (Ed25519)
+
+    public static let signingPublicKeyBytes = Int(crypto_sign_publickeybytes())
+    public static let signatureBytes = Int(crypto_sign_bytes())
+
+    /// The Ed25519 key pair derived from a 32-byte `seed` (`crypto_sign_seed_keypair`).
+    public static func signingKeyPair(seed: SecretBytes) throws -> (publicKey: [UInt8], secretKey: SecretBytes) {
+        try ensureInitialized()
+        guard seed.count == Int(crypto_sign_seedbytes()) else { throw AgentError.internal("wrong signing seed length") }
+        var pk = [UInt8](repeating: 0, count: signingPublicKeyBytes)
+        let sk = SecretBytes(count: Int(crypto_sign_secretkeybytes()))
+        let rc = sk.withUnsafeMutableBytes { s in
+            seed.withUnsafeBytes { seed in
+                crypto_sign_seed_keypair(&pk, s.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                         seed.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            }
+        }
+        guard rc == 0 else { throw AgentError.internal("signing key derivation failed") }
+        return (pk, sk)
+    }
+
+    /// A detached Ed25519 signature of `message`.
+    public static func sign(_ message: [UInt8], secretKey: SecretBytes) throws -> [UInt8] {
+        try ensureInitialized()
+        var signature = [UInt8](repeating: 0, count: signatureBytes)
+        let rc = secretKey.withUnsafeBytes { sk in
+            crypto_sign_detached(&signature, nil, message, UInt64(message.count), sk.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+        guard rc == 0 else { throw AgentError.internal("signing failed") }
+        return signature
+    }
+
+    /// Whether `signature` is `publicKey`'s Ed25519 signature of `message`.
+    public static func verify(_ signature: [UInt8], of message: [UInt8], publicKey: [UInt8]) -> Bool {
+        guard (try? ensureInitialized()) != nil, signature.count == signatureBytes,
+              publicKey.count == signingPublicKeyBytes else { return false }
+        return crypto_sign_verify_detached(signature, message, UInt64(message.count), publicKey) == 0
+    }
+
     // MARK: Hashing and encoding
 
     /// BLAKE2b of `input`, `length` bytes.

@@ -53,12 +53,18 @@ struct EnvironmentMerge {
     mutating func key(_ side: Side) -> EnvironmentKey? {
         if let cached = keys[side] { return cached }
         var key: EnvironmentKey?
-        if let identity, let bytes = files[side]?.recipients,
-           let recipients = try? RecipientsFile.parse(bytes, environment: environment).recipients {
-            key = try? EnvironmentKey.unwrap(from: recipients, identity: identity, storeID: storeID, environment: environment)
+        if let identity, let file = recipientsFile(side) {
+            // An unsigned file is format 1: its values carry format 1's associated data.
+            key = try? EnvironmentKey.unwrap(from: file.recipients, identity: identity, storeID: storeID,
+                                             environment: environment, format: file.isSigned ? StoreFormat.version : 1)
         }
         keys[side] = .some(key)
         return key
+    }
+
+    /// A side's recipients file, parsed (nil when absent or malformed).
+    private func recipientsFile(_ side: Side) -> RecipientsFile? {
+        files[side]?.recipients.flatMap { try? RecipientsFile.parse($0, environment: environment) }
     }
 
     enum Outcome {
@@ -132,13 +138,23 @@ struct EnvironmentMerge {
             throw AgentError(.mergeConflict, "merging the recipients of environment '\(environment)' would leave nobody",
                              details: [.init(loc: [environment, "recipients"], msg: "no recipient left", type: "merge_conflict")])
         }
+        // Both sides' endorsement chains, so clones that accepted either side's key keep trusting.
+        var endorsements = recipientsFile(.ours)?.endorsements ?? []
+        for endorsement in recipientsFile(.theirs)?.endorsements ?? [] where !endorsements.contains(endorsement) {
+            endorsements.append(endorsement)
+        }
         let removed = m0.contains { !contains(merged, $0) }
-        if !removed, Crypto.equal(oursKey.key.bytes, theirsKey.key.bytes) {
-            let file = RecipientsFile(publicKey: oursKey.publicKey.key, recipients: merged)
+        if !removed, oursKey.isSameKey(as: theirsKey) {
+            let file = try oursKey.signed(RecipientsFile(publicKey: nil, recipients: merged, endorsements: endorsements))
             return (file.serialized(), oursKey, .ours)
         }
+        // A fresh key, vouched for by both sides' keys.
         let fresh = try EnvironmentKey.generate(storeID: storeID, environment: environment)
-        let file = try fresh.recipientsFile(for: merged.map { ($0.publicKey, $0.label) })
+        for endorsement in [try oursKey.endorsement(of: fresh), try theirsKey.endorsement(of: fresh)]
+        where !endorsements.contains(where: { $0.endorser == endorsement.endorser && $0.endorsed == endorsement.endorsed }) {
+            endorsements.append(endorsement)
+        }
+        let file = try fresh.recipientsFile(for: merged.map { ($0.publicKey, $0.label) }, endorsements: endorsements)
         return (file.serialized(), fresh, nil)
     }
 
@@ -166,7 +182,7 @@ struct EnvironmentMerge {
     private mutating func reencrypted(_ line: SecretLine, from side: Side, to resultKey: EnvironmentKey?,
                                       resultSide: Side?) throws -> SecretLine {
         if let resultSide, side == resultSide { return line }
-        if let resultSide, let own = key(side), let target = key(resultSide), Crypto.equal(own.key.bytes, target.key.bytes) {
+        if let resultSide, let own = key(side), let target = key(resultSide), own.isSameKey(as: target), own.format == target.format {
             return line
         }
         guard let resultKey, let own = key(side) else {
@@ -176,6 +192,6 @@ struct EnvironmentMerge {
         }
         let value = try own.open(line)
         return SecretLine(name: line.name, envVar: line.envVar, createdAt: line.createdAt, updatedAt: line.updatedAt,
-                          sealedValue: try resultKey.seal(value, name: line.name))
+                          sealedValue: try resultKey.seal(value, name: line.name, envVar: line.envVar))
     }
 }

@@ -6,7 +6,7 @@ import Testing
 
     func line(_ name: String, sealedWith key: EnvironmentKey, value: String = "postgres://user:pw@db/app") throws -> SecretLine {
         SecretLine(name: name, envVar: name, createdAt: "2026-01-01T00:00:00Z", updatedAt: "2026-01-01T00:00:00Z",
-                   sealedValue: try key.seal(secret(value), name: name))
+                   sealedValue: try key.seal(secret(value), name: name, envVar: name))
     }
 
     @Test func roundTrip() throws {
@@ -15,7 +15,7 @@ import Testing
     }
 
     @Test func freshNonceEveryWrite() throws {
-        #expect(try key.seal(secret("same"), name: "A") != key.seal(secret("same"), name: "A"))
+        #expect(try key.seal(secret("same"), name: "A", envVar: "A") != key.seal(secret("same"), name: "A", envVar: "A"))
     }
 
     /// Nonces come from a pooled buffer: across many refills (growing from 256 bytes to 8 KiB), no
@@ -76,7 +76,7 @@ import Testing
         let writeOnly = key.publicKey
         for length in [0, 1, 70, 3, 1000, 16] {
             let value = String(repeating: "x", count: length) + "\(length)"
-            for sealedValue in [try key.seal(secret(value), name: "V"), try writeOnly.seal(secret(value), name: "V")] {
+            for sealedValue in [try key.seal(secret(value), name: "V", envVar: "V"), try writeOnly.seal(secret(value), name: "V", envVar: "V")] {
                 let line = SecretLine(name: "V", envVar: "V", createdAt: "c", updatedAt: "u", sealedValue: sealedValue)
                 #expect(try key.withOpened(line, using: &buffers) { String(decoding: $0, as: UTF8.self) } == value)
             }
@@ -90,8 +90,8 @@ import Testing
         let writeOnly = key.publicKey
         for length in 0...100 {
             let value = secret(String(repeating: "v", count: length))
-            #expect(try key.seal(value, name: "N").utf8.count == EnvironmentKey.sealedLength(valueLength: length))
-            #expect(try writeOnly.seal(value, name: "N").utf8.count == EnvironmentPublicKey.sealedLength(valueLength: length))
+            #expect(try key.seal(value, name: "N", envVar: "N").utf8.count == EnvironmentKey.sealedLength(valueLength: length))
+            #expect(try writeOnly.seal(value, name: "N", envVar: "N").utf8.count == EnvironmentPublicKey.sealedLength(valueLength: length))
         }
     }
 

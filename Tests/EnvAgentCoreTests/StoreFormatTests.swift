@@ -4,13 +4,13 @@ import Testing
 @Suite struct StoreFormatTests {
     @Test func headerRoundTrip() throws {
         let header = StoreHeader(storeID: "abc123")
-        #expect(String(decoding: header.serialized(), as: UTF8.self) == "envagent-store\nformat 1\nid abc123\n")
+        #expect(String(decoding: header.serialized(), as: UTF8.self) == "envagent-store\nformat 2\nid abc123\n")
         #expect(try StoreHeader.parse(header.serialized()) == header)
     }
 
     @Test func newerFormatIsUpgradeRequired() {
         let error = #expect(throws: AgentError.self) {
-            try StoreHeader.parse(Array("envagent-store\nformat 2\nid x\n".utf8))
+            try StoreHeader.parse(Array("envagent-store\nformat 3\nid x\n".utf8))
         }
         #expect(error?.kind == .upgradeRequired)
     }
@@ -129,7 +129,7 @@ func written(_ file: SecretsFile, _ lines: [SecretLine]) throws -> SecretsFile {
         SecretsFile.PendingLine(name: $0.name, envVar: $0.envVar, createdAt: $0.createdAt, updatedAt: $0.updatedAt,
                                 value: SecretBytes(Array($0.sealedValue.utf8)), sealedValueLength: $0.sealedValue.utf8.count)
     }
-    let streamed = file.streamed(with: pending, seal: { value, _ in value.utf8String }, done: { _ in })
+    let streamed = file.streamed(with: pending, seal: { value, _, _ in value.utf8String }, done: { _ in })
     var bytes: [UInt8] = []
     try streamed.produce { bytes += $0 }
     #expect(bytes.count == streamed.size)

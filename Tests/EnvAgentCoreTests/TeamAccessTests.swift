@@ -151,19 +151,24 @@ import Testing
     }
 
     /// A forged `public-key` line (someone with push access wants write-only values sealed to
-    /// their key) is reported by verify and replaced by the next member write.
-    @Test func forgedPublicKeyIsReportedAndRepaired() throws {
+    /// their key) voids the recipients file's signature: members and write-only writers stop
+    /// with `untrusted_change` before sealing anything to it.
+    @Test func forgedPublicKeyStopsEveryoneBeforeSealing() throws {
         _ = try asAlice.set(.init(name: "A", value: secret("value-a")), environment: "dev")
         var file = try asAlice.store.snapshot().recipientsFile("dev")
-        let genuine = file.publicKey
         file.publicKey = bob.publicKey
+        #expect(!file.isSigned)
         try asAlice.store.apply { _ in StoreChange(files: [StoreFormat.recipientsPath("dev"): file.serialized()], message: "forge") }
-        let problems = try asAlice.verify(.one("dev"))[0].problems
-        #expect(problems.count == 1 && problems[0].name == nil && problems[0].problem.contains("foreign key"))
-        #expect(problems[0].commit == (try asAlice.store.snapshot().commit)?.hex)
-        _ = try asAlice.set(.init(name: "B", value: secret("value-b")), environment: "dev")
-        #expect(try asAlice.store.snapshot().recipientsFile("dev").publicKey == genuine)
-        #expect(try asAlice.verify(.one("dev"))[0].problems.isEmpty)
+        let forged = try asAlice.store.snapshot().commit
+        for operations in [asAlice, try asStranger] {
+            let error = #expect(throws: AgentError.self) {
+                try operations.set(.init(name: "B", value: secret("value-b")), environment: "dev")
+            }
+            #expect(error?.kind == .untrustedChange)
+            #expect(error?.message.contains(String(forged!.hex.prefix(12))) == true)
+        }
+        #expect(try asAlice.store.snapshot().commit == forged)
+        #expect((#expect(throws: AgentError.self) { try asAlice.verify(.one("dev")) })?.kind == .untrustedChange)
     }
 
     @Test func historyNamesRecipientChangesAndLabels() throws {

@@ -19,11 +19,15 @@ extension Operations {
     public struct EnvironmentRecipients: Codable, Sendable, Equatable {
         public var environment: String
         public var publicKey: String?
+        /// The signing key that authenticates the recipients file: compare it with a teammate's
+        /// to rule out a first sight that was already tampered with.
+        public var signingKey: String?
         public var recipients: [RecipientInfo]
 
         enum CodingKeys: String, CodingKey {
             case environment
             case publicKey = "public_key"
+            case signingKey = "signing_key"
             case recipients
         }
     }
@@ -53,6 +57,7 @@ extension Operations {
             let file = try snapshot.recipientsFile(environment)
             return EnvironmentRecipients(
                 environment: environment, publicKey: file.publicKey.map(Identity.publicKeyText),
+                signingKey: file.signingKey.map { Crypto.base64($0) },
                 recipients: file.recipients.map { recipient in
                     RecipientInfo(publicKey: Identity.publicKeyText(recipient.publicKey), label: recipient.label,
                                   you: me.map { Crypto.equal($0, recipient.publicKey) } ?? false)
@@ -70,8 +75,8 @@ extension Operations {
             changed = []
             var files: [String: [UInt8]?] = [:]
             for environment in try Self.resolve(selection, in: snapshot) {
-                var file = try snapshot.recipientsFile(environment)
-                let key = try environmentKey(environment, in: snapshot)
+                var file = try trustedRecipients(environment, in: snapshot)
+                let key = try environmentKey(environment, in: snapshot, file: file)
                 if let label, let owner = file.recipients.first(where: { $0.label == label && !Crypto.equal($0.publicKey, publicKey) }) {
                     throw AgentError.validation("label", "'\(label)' already names \(Identity.publicKeyText(owner.publicKey)) in environment '\(environment)'",
                                                 type: "duplicate_label", hint: "pick another --name")
@@ -82,8 +87,7 @@ extension Operations {
                 } else {
                     file.recipients.append(try key.wrapped(for: publicKey, label: label))
                 }
-                file.publicKey = key.publicKey.key
-                files[StoreFormat.recipientsPath(environment)] = file.serialized()
+                files[StoreFormat.recipientsPath(environment)] = try key.signed(file).serialized()
                 changed.append(environment)
             }
             guard !changed.isEmpty else {
@@ -107,7 +111,7 @@ extension Operations {
             result = RecipientChange(publicKey: "", label: nil, environments: [], rotatedSecrets: 0, commit: nil)
             var change = StoreChange(message: "")
             for environment in try Self.resolve(selection, in: snapshot) {
-                let recipients = try snapshot.recipients(environment)
+                let recipients = try trustedRecipients(environment, in: snapshot).recipients
                 let matches = recipients.filter { recipient in
                     byKey.map { Crypto.equal($0, recipient.publicKey) } ?? (recipient.label == keyOrLabel)
                 }

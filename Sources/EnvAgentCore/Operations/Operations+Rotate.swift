@@ -26,7 +26,7 @@ extension Operations {
             var change = StoreChange(message: "")
             var count = 0
             for environment in environments {
-                let members = try snapshot.recipients(environment).map { (publicKey: $0.publicKey, label: $0.label) }
+                let members = try trustedRecipients(environment, in: snapshot).recipients.map { (publicKey: $0.publicKey, label: $0.label) }
                 count += try rotated(environment, in: snapshot, members: members, into: &change, progress: progress)
             }
             result = RotationResult(environments: environments, secrets: count, commit: nil)
@@ -40,10 +40,13 @@ extension Operations {
 
     /// Builds the rotated files of `environment` into `change`: a new key for `members`, every
     /// value opened with the old key and sealed with the new one (write-only values become
-    /// symmetric). Fails, writing nothing, if any value does not open. Returns the value count.
+    /// symmetric), and the old signing key's endorsement of the new one, so every clone that
+    /// trusted the old key trusts the new one. Fails, writing nothing, if any value does not
+    /// open. Returns the value count.
     func rotated(_ environment: String, in snapshot: StoreSnapshot, members: [(publicKey: [UInt8], label: String?)],
                  into change: inout StoreChange, progress: RotationProgress?) throws -> Int {
-        let oldKey = try environmentKey(environment, in: snapshot)
+        let oldFile = try trustedRecipients(environment, in: snapshot)
+        let oldKey = try environmentKey(environment, in: snapshot, file: oldFile)
         let newKey = try EnvironmentKey.generate(storeID: oldKey.storeID, environment: environment)
         let secrets = try snapshot.secrets(environment)
         let total = secrets.lines.count
@@ -61,9 +64,10 @@ extension Operations {
                                     value: value, sealedValueLength: EnvironmentKey.sealedLength(valueLength: value.count))
         }
         change.streamedFiles[StoreFormat.secretsPath(environment)] = SecretsFile().streamed(
-            with: pending, seal: { try newKey.seal($0, name: $1) },
+            with: pending, seal: { try newKey.seal($0, name: $1, envVar: $2) },
             progress: progress.map { report in { done in report(environment, done, total) } }, done: { _ in })
-        change.files[StoreFormat.recipientsPath(environment)] = try newKey.recipientsFile(for: members).serialized()
+        change.files[StoreFormat.recipientsPath(environment)] = try newKey.recipientsFile(
+            for: members, endorsements: oldFile.endorsements + [oldKey.endorsement(of: newKey)]).serialized()
         return total
     }
 

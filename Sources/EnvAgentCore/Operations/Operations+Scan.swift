@@ -50,8 +50,9 @@ extension Operations {
         }
         var values: [(value: SecretBytes, label: String)] = []
         for environment in try snapshot.environments() {
-            let recipients = try snapshot.recipients(environment)
-            guard recipients.contains(where: { Crypto.equal($0.publicKey, identity.publicKey) }),
+            // An environment this clone cannot trust is not opened (its key may be anyone's).
+            guard let recipients = try? trustedRecipients(environment, in: snapshot).recipients,
+                  recipients.contains(where: { Crypto.equal($0.publicKey, identity.publicKey) }),
                   let key = try? EnvironmentKey.unwrap(from: recipients, identity: identity, storeID: header.storeID,
                                                        environment: environment)
             else {

@@ -55,6 +55,9 @@ extension Operations {
             guard let theirs, theirs != ours else { return ours }
             if let ours, try repository.isDescendant(ours, of: theirs) { return ours }
             let before = try store.snapshot()
+            // Nothing unvouched for is merged: a recipients change by a non-member stops here.
+            try checkIncoming(StoreSnapshot(reference: branchRef, commit: theirs, tree: try repository.commit(theirs).tree()),
+                              against: before)
             let moved: ObjectID
             if try ours.map({ try repository.isDescendant(theirs, of: $0) }) ?? true {
                 moved = try fastForward(branchRef, from: ours, to: theirs)
@@ -123,9 +126,10 @@ extension Operations {
         }
         let storeID = (ourHeader ?? theirHeader)?.storeID ?? ""
         var changes: [(path: String, blob: ObjectID?)] = []
-        if let header = try snapshots[1].file(StoreFormat.headerPath) ?? snapshots[2].file(StoreFormat.headerPath) {
-            changes.append((StoreFormat.headerPath, try repository.writeBlob(header)))
-        }
+        // The newer format wins: an upgrade on either side upgrades the merge.
+        let header = (theirHeader?.format ?? 0) > (ourHeader?.format ?? 0)
+            ? try snapshots[2].file(StoreFormat.headerPath) : try snapshots[1].file(StoreFormat.headerPath) ?? snapshots[2].file(StoreFormat.headerPath)
+        if let header { changes.append((StoreFormat.headerPath, try repository.writeBlob(header))) }
         var environments = Set<String>()
         for snapshot in snapshots { environments.formUnion(try snapshot.environments()) }
         var conflicts: [(environment: String, conflict: EnvironmentMerge.Conflict)] = []

@@ -31,13 +31,14 @@ extension Operations {
     public func verify(_ selection: EnvironmentSelection) throws -> [EnvironmentCheck] {
         let snapshot = try store.snapshot()
         return try Self.resolve(selection, in: snapshot).map { environment in
-            let key = try environmentKey(environment, in: snapshot)
+            let file = try trustedRecipients(environment, in: snapshot)
+            let key = try environmentKey(environment, in: snapshot, file: file)
             var check = EnvironmentCheck(environment: environment, values: 0, writeOnlyValues: 0, problems: [])
-            let file = try snapshot.recipientsFile(environment)
-            if file.publicKey != key.publicKey.key {
-                check.problems.append(problem(environment, nil, file.publicKey == nil
-                    ? "the recipients file has no public key for write-only writers (the next member write or `agent rotate` adds it)"
-                    : "the recipients file's public key is not the environment's: write-only writers would seal to a foreign key",
+            // Signed by a member, so only a member's mistake could make these differ.
+            let signingKey = try key.signingKeyPair().publicKey
+            if file.publicKey != key.publicKey.key || file.signingKey != signingKey {
+                check.problems.append(problem(environment, nil,
+                    "the recipients file's public or signing key is not derived from the environment key (`agent rotate` rewrites both)",
                     path: StoreFormat.recipientsPath(environment)))
             }
             var previous: String?

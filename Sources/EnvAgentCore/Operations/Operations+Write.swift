@@ -92,7 +92,7 @@ extension Operations {
             results = []
             let header = try snapshot.requireHeader()
             var files: [String: [UInt8]?] = [:]
-            let recipientsFile = try snapshot.recipientsFile(environment)
+            let recipientsFile = try trustedRecipients(environment, in: snapshot)
             let access: Access
             if recipientsFile.recipients.isEmpty {
                 let identity = try identity()
@@ -101,7 +101,7 @@ extension Operations {
                 files[StoreFormat.recipientsPath(environment)] = try key.recipientsFile(for: [(identity.publicKey, label)]).serialized()
                 access = .member(key)
             } else {
-                access = try self.access(environment, in: snapshot)
+                access = try self.access(environment, in: snapshot, file: recipientsFile)
             }
             let secrets = try snapshot.secrets(environment)
             var ownerOfEnvVar: [String: String] = [:]
@@ -158,13 +158,6 @@ extension Operations {
             reportExisting(existing)
             var converted = 0
             if case .member(let key) = access {
-                // Keep the recipients file's public key in step with the key (older stores
-                // lack it; a hand edit may have changed it).
-                if !recipientsFile.recipients.isEmpty, recipientsFile.publicKey != key.publicKey.key {
-                    var updated = recipientsFile
-                    updated.publicKey = key.publicKey.key
-                    files[StoreFormat.recipientsPath(environment)] = updated.serialized()
-                }
                 // Convert write-only values to the symmetric form (a bad one stays for `verify`).
                 let written = Set(changedNames)
                 for line in secrets.lines where line.valueKind == .sealed && !written.contains(line.name) {
@@ -183,7 +176,7 @@ extension Operations {
                 return nil
             }
             // Sealed while the blob is written; the results are known once it is.
-            let streamed = secrets.streamed(with: toSeal.map(\.line), seal: { try access.seal($0, name: $1) }) { sealedLines in
+            let streamed = secrets.streamed(with: toSeal.map(\.line), seal: { try access.seal($0, name: $1, envVar: $2) }) { sealedLines in
                 var lineOf = [SecretLine?](repeating: nil, count: requests.count)
                 for (item, line) in zip(toSeal, sealedLines) { if let request = item.request { lineOf[request] = line } }
                 results = requests.indices.map { index in lineOf[index].map { ($0, true) } ?? (olds[index]!, false) }
@@ -267,6 +260,7 @@ extension Operations {
             ], message: "init EnvAgent store (\(environment))\n\n\(writerTrailer) \(identity.publicKeyText)")
         }
         let operations = Operations(store: store, identitySource: identitySource)
+        _ = try operations.trustedRecipients(environment, in: store.snapshot()) // this clone pins what it created
         if let mergeDriver { try operations.setupMergeDriver(executable: mergeDriver) }
         return (operations, header)
     }

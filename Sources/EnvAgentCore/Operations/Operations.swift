@@ -22,10 +22,10 @@ public struct Operations {
         }
 
         /// The VALUE field of secret `name` holding `value`, sealed the way this access can.
-        func seal(_ value: SecretBytes, name: String) throws -> String {
+        func seal(_ value: SecretBytes, name: String, envVar: String) throws -> String {
             switch self {
-            case .member(let key): try key.seal(value, name: name)
-            case .writeOnly(let publicKey): try publicKey.seal(value, name: name)
+            case .member(let key): try key.seal(value, name: name, envVar: envVar)
+            case .writeOnly(let publicKey): try publicKey.seal(value, name: name, envVar: envVar)
             }
         }
 
@@ -39,35 +39,37 @@ public struct Operations {
     }
 
     /// `not_found` when the environment does not exist; a configured but unusable identity
-    /// fails `authentication_failed`.
-    func access(_ environment: String, in snapshot: StoreSnapshot) throws -> Access {
+    /// fails `authentication_failed`; a recipients file this clone cannot trust fails
+    /// `untrusted_change` before anything is sealed to its keys.
+    func access(_ environment: String, in snapshot: StoreSnapshot, file trusted: RecipientsFile? = nil) throws -> Access {
         let header = try snapshot.requireHeader()
-        let file = try snapshot.recipientsFile(environment)
+        let file = try trusted ?? trustedRecipients(environment, in: snapshot)
         guard !file.recipients.isEmpty else { throw Self.noEnvironment(environment) }
-        if let identity = try identitySource.load(),
-           file.recipients.contains(where: { Crypto.equal($0.publicKey, identity.publicKey) }) {
+        if let identity = try identitySource.load(), file.member(identity.publicKey) != nil {
             return .member(try EnvironmentKey.unwrap(from: file.recipients, identity: identity,
                                                      storeID: header.storeID, environment: environment))
         }
-        guard let publicKey = file.publicKey else {
-            throw AgentError(.forbidden, "environment '\(environment)' has no public key for write-only writers yet",
-                             hint: "a member's next write or `agent rotate --env \(environment)` adds it")
-        }
+        guard let publicKey = file.publicKey else { throw AgentError.internal("the recipients file of '\(environment)' has no public key") }
         return .writeOnly(EnvironmentPublicKey(key: publicKey, storeID: header.storeID, environment: environment))
     }
 
     /// The key of `environment` for this identity: `forbidden` when there is no identity or it
-    /// is not a recipient, `not_found` when the environment does not exist.
+    /// is not a recipient, `not_found` when the environment does not exist, `untrusted_change`
+    /// when its recipients file is not vouched for.
     func environmentKey(_ environment: String, in snapshot: StoreSnapshot) throws -> EnvironmentKey {
+        try environmentKey(environment, in: snapshot, file: trustedRecipients(environment, in: snapshot))
+    }
+
+    /// The key of `environment` unwrapped from `file`, a recipients file already trusted.
+    func environmentKey(_ environment: String, in snapshot: StoreSnapshot, file: RecipientsFile) throws -> EnvironmentKey {
         let header = try snapshot.requireHeader()
-        let recipients = try snapshot.recipients(environment)
-        guard !recipients.isEmpty else { throw Self.noEnvironment(environment) }
+        guard !file.recipients.isEmpty else { throw Self.noEnvironment(environment) }
         guard let identity = try identitySource.load() else {
             throw AgentError(.forbidden, "no identity: only members of environment '\(environment)' can read or manage it (anyone can write values)",
                              details: [.init(loc: ["identity"], msg: "no identity configured", type: "missing")],
                              hint: "create one with `agent keygen` and ask a member to run `agent recipients add PUBLIC-KEY --env \(environment)`")
         }
-        return try EnvironmentKey.unwrap(from: recipients, identity: identity, storeID: header.storeID,
+        return try EnvironmentKey.unwrap(from: file.recipients, identity: identity, storeID: header.storeID,
                                          environment: environment)
     }
 

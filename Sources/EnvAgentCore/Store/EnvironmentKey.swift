@@ -1,32 +1,50 @@
 /// An environment's symmetric key, unwrapped for this process, bound to one store and
 /// environment. Seals and opens values with associated data
-/// `envagent/value/v<format> 0x00 STOREID 0x00 ENVIRONMENT 0x00 NAME`, so a ciphertext moved onto
-/// another name, environment or store fails to open.
+/// `envagent/value/v2 0x00 STOREID 0x00 ENVIRONMENT 0x00 NAME 0x00 ENV_VAR`, so a ciphertext moved
+/// onto another name, environment or store, or mapped to another variable, fails to open.
 ///
-/// The environment's sealing key pair (for write-only writers) is derived from this key, so a
-/// rotation replaces both and members never need a second secret.
+/// Two key pairs are derived from this key, so a rotation replaces all three and members never
+/// need a second secret: the sealing pair (write-only writers seal to its public half) and the
+/// Ed25519 signing pair that authenticates the recipients file (see `Trust`).
 public struct EnvironmentKey: Sendable {
     let key: SecretBytes
     public let storeID: String
     public let environment: String
+    /// The store format whose associated data this key seals and opens with (1 only to upgrade).
+    let format: Int
     /// The derived sealing key pair: its public half is stored in the recipients file.
     public let publicKey: EnvironmentPublicKey
     private let sealingSecretKey: SecretBytes
     /// Everything of the associated data but the name (built once, not per value).
     private let associatedDataPrefix: [UInt8]
 
-    init(key: SecretBytes, storeID: String, environment: String) throws {
+    init(key: SecretBytes, storeID: String, environment: String, format: Int = StoreFormat.version) throws {
         self.key = key
         self.storeID = storeID
         self.environment = environment
-        associatedDataPrefix = ValueBinding.associatedDataPrefix(storeID: storeID, environment: environment)
-        var label = Array(StoreFormat.sealingKeyLabel.utf8)
-        label.append(0); label += storeID.utf8
-        label.append(0); label += environment.utf8
-        let pair = try Crypto.keyPair(seed: Crypto.keyedHash(label, key: key, length: 32))
-        publicKey = EnvironmentPublicKey(key: pair.publicKey, storeID: storeID, environment: environment)
+        self.format = format
+        associatedDataPrefix = ValueBinding.associatedDataPrefix(storeID: storeID, environment: environment, format: format)
+        let pair = try Crypto.keyPair(seed: Self.derive(StoreFormat.sealingKeyLabel, from: key, storeID: storeID, environment: environment))
+        publicKey = EnvironmentPublicKey(key: pair.publicKey, storeID: storeID, environment: environment, format: format)
         sealingSecretKey = pair.secretKey
     }
+
+    /// BLAKE2b-256 keyed with the environment key of `LABEL 0x00 STOREID 0x00 ENV`: a derived seed.
+    private static func derive(_ label: String, from key: SecretBytes, storeID: String, environment: String) throws -> SecretBytes {
+        var input = Array(label.utf8)
+        input.append(0); input += storeID.utf8
+        input.append(0); input += environment.utf8
+        return try Crypto.keyedHash(input, key: key, length: 32)
+    }
+
+    /// The environment's Ed25519 signing key pair; only members can derive it. Derived on
+    /// demand: only writers of a recipients file and endorsers need it.
+    func signingKeyPair() throws -> (publicKey: [UInt8], secretKey: SecretBytes) {
+        try Crypto.signingKeyPair(seed: Self.derive(StoreFormat.signingKeyLabel, from: key, storeID: storeID, environment: environment))
+    }
+
+    /// Whether two keys are the same environment key.
+    func isSameKey(as other: EnvironmentKey) -> Bool { Crypto.equal(key.bytes, other.key.bytes) }
 
     /// A fresh random key for a new environment (or a rotation).
     static func generate(storeID: String, environment: String) throws -> EnvironmentKey {
@@ -36,7 +54,7 @@ public struct EnvironmentKey: Sendable {
     /// Unwraps the key from the recipient entry matching `identity`.
     /// Fails `forbidden` when the identity is not a recipient of the environment.
     static func unwrap(from recipients: [Recipient], identity: Identity, storeID: String,
-                       environment: String) throws -> EnvironmentKey {
+                       environment: String, format: Int = StoreFormat.version) throws -> EnvironmentKey {
         guard let entry = recipients.first(where: { Crypto.equal($0.publicKey, identity.publicKey) }) else {
             throw AgentError(.forbidden, "your identity is not a recipient of environment '\(environment)'",
                              hint: "ask a member to run `agent recipients add \(identity.publicKeyText) --env \(environment)`")
@@ -47,7 +65,7 @@ public struct EnvironmentKey: Sendable {
             throw AgentError(.forbidden, "the key of environment '\(environment)' wrapped for your identity does not open",
                              hint: "ask a member to re-add your public key")
         }
-        return try EnvironmentKey(key: key, storeID: storeID, environment: environment)
+        return try EnvironmentKey(key: key, storeID: storeID, environment: environment, format: format)
     }
 
     /// The environment key sealed to `publicKey`, as a recipients-file entry.
@@ -55,15 +73,34 @@ public struct EnvironmentKey: Sendable {
         Recipient(publicKey: publicKey, wrappedKey: try Crypto.sealedBox(key, to: publicKey), label: label)
     }
 
-    /// A recipients file for this key: its public key and the key wrapped for each of `members`.
-    func recipientsFile(for members: [(publicKey: [UInt8], label: String?)]) throws -> RecipientsFile {
-        RecipientsFile(publicKey: publicKey.key,
-                       recipients: try members.map { try wrapped(for: $0.publicKey, label: $0.label) })
+    /// A signed recipients file for this key: its signing and sealing public keys, the key
+    /// wrapped for each of `members`, and the endorsement chain.
+    func recipientsFile(for members: [(publicKey: [UInt8], label: String?)], endorsements: [Endorsement] = []) throws -> RecipientsFile {
+        try signed(RecipientsFile(publicKey: nil, recipients: try members.map { try wrapped(for: $0.publicKey, label: $0.label) },
+                                  endorsements: endorsements))
     }
 
-    /// Seals `value` for secret `name`: the VALUE field of its secrets line.
-    public func seal(_ value: SecretBytes, name: String) throws -> String {
-        let ad = ValueBinding.associatedData(associatedDataPrefix, name: name)
+    /// `file` with this key's signing and sealing public keys, signed by this key.
+    func signed(_ file: RecipientsFile) throws -> RecipientsFile {
+        let signing = try signingKeyPair()
+        var file = file
+        file.signingKey = signing.publicKey
+        file.publicKey = publicKey.key
+        try file.sign(storeID: storeID, environment: environment, secretKey: signing.secretKey)
+        return file
+    }
+
+    /// This key's signing key vouching for `next`'s: what carries trust across a rotation.
+    func endorsement(of next: EnvironmentKey) throws -> Endorsement {
+        let mine = try signingKeyPair(), theirs = try next.signingKeyPair().publicKey
+        return Endorsement(endorser: mine.publicKey, endorsed: theirs,
+                           signature: try Crypto.sign(Endorsement.message(storeID: storeID, environment: environment, endorsed: theirs),
+                                                      secretKey: mine.secretKey))
+    }
+
+    /// Seals `value` for secret `name` mapped to `envVar`: the VALUE field of its secrets line.
+    public func seal(_ value: SecretBytes, name: String, envVar: String) throws -> String {
+        let ad = ValueBinding.associatedData(associatedDataPrefix, name: name, envVar: envVar, format: format)
         let sealed = try value.withUnsafeBytes { try Crypto.seal($0, key: key, associatedData: ad) }
         return sealed.withUnsafeBytes { Base64.encode($0, after: StoreFormat.aeadValuePrefix) }
     }
@@ -82,7 +119,7 @@ public struct EnvironmentKey: Sendable {
         guard let kind = line.valueKind, let ciphertext = line.ciphertext else {
             throw ValueBinding.unreadable(line, environment, "has a value that is not valid base64 ciphertext")
         }
-        let ad = ValueBinding.associatedData(associatedDataPrefix, name: line.name)
+        let ad = ValueBinding.associatedData(associatedDataPrefix, name: line.name, envVar: line.envVar, format: format)
         let plain: SecretBytes?
         switch kind {
         case .aead:
@@ -121,6 +158,10 @@ public struct EnvironmentKey: Sendable {
         buffers.associatedData.removeAll(keepingCapacity: true)
         buffers.associatedData += associatedDataPrefix
         buffers.associatedData += line.name.utf8
+        if format >= 2 {
+            buffers.associatedData.append(0)
+            buffers.associatedData += line.envVarBytes
+        }
         let count = buffers.ciphertext.count - overhead
         if buffers.plaintext.count < count {
             Crypto.wipe(&buffers.plaintext)
@@ -152,13 +193,22 @@ public struct EnvironmentPublicKey: Sendable, Equatable {
     public let key: [UInt8]
     public let storeID: String
     public let environment: String
+    let format: Int
 
-    /// Seals `value` for secret `name`: `s:` + base64(sealed box of BLAKE2b(AD) ‖ value). The
-    /// digest inside binds the value to its name, environment and store as the AEAD's
+    init(key: [UInt8], storeID: String, environment: String, format: Int = StoreFormat.version) {
+        self.key = key
+        self.storeID = storeID
+        self.environment = environment
+        self.format = format
+    }
+
+    /// Seals `value` for secret `name` mapped to `envVar`: `s:` + base64(sealed box of
+    /// BLAKE2b(AD) ‖ value). The digest inside binds the value to its place as the AEAD's
     /// associated data does for members' values.
-    public func seal(_ value: SecretBytes, name: String) throws -> String {
-        let bound = try ValueBinding.bind(value, associatedData:
-            ValueBinding.associatedData(storeID: storeID, environment: environment, name: name))
+    public func seal(_ value: SecretBytes, name: String, envVar: String) throws -> String {
+        let bound = try ValueBinding.bind(value, associatedData: ValueBinding.associatedData(
+            ValueBinding.associatedDataPrefix(storeID: storeID, environment: environment, format: format),
+            name: name, envVar: envVar, format: format))
         return StoreFormat.sealedValuePrefix + Crypto.base64(try Crypto.sealedBox(bound, to: key))
     }
 
@@ -172,24 +222,25 @@ public struct EnvironmentPublicKey: Sendable, Equatable {
 enum ValueBinding {
     static let digestBytes = 32
 
-    static func associatedData(storeID: String, environment: String, name: String) -> [UInt8] {
-        associatedData(associatedDataPrefix(storeID: storeID, environment: environment), name: name)
-    }
-
     /// `envagent/value/v<format> 0x00 STOREID 0x00 ENVIRONMENT 0x00`.
-    static func associatedDataPrefix(storeID: String, environment: String) -> [UInt8] {
-        var prefix = Array("\(StoreFormat.associatedDataLabel)\(StoreFormat.version)".utf8)
+    static func associatedDataPrefix(storeID: String, environment: String, format: Int = StoreFormat.version) -> [UInt8] {
+        var prefix = Array("\(StoreFormat.associatedDataLabel)\(format)".utf8)
         prefix.append(0); prefix += storeID.utf8
         prefix.append(0); prefix += environment.utf8
         prefix.append(0)
         return prefix
     }
 
-    static func associatedData(_ prefix: [UInt8], name: String) -> [UInt8] {
+    /// The prefix, NAME, and (from format 2 on) 0x00 ENV_VAR.
+    static func associatedData(_ prefix: [UInt8], name: String, envVar: String, format: Int = StoreFormat.version) -> [UInt8] {
         var ad = [UInt8]()
-        ad.reserveCapacity(prefix.count + name.utf8.count)
+        ad.reserveCapacity(prefix.count + name.utf8.count + 1 + envVar.utf8.count)
         ad += prefix
         ad += name.utf8
+        if format >= 2 {
+            ad.append(0)
+            ad += envVar.utf8
+        }
         return ad
     }
 

@@ -37,7 +37,7 @@ extension SecretsFile {
     /// core and the lines reach the blob in name order. `progress` gets the number of sealed
     /// lines after each block; `done` the new lines, in the order of `pending`, once all are
     /// written. `pending` must not name a secret twice.
-    func streamed(with pending: [PendingLine], seal: @escaping @Sendable (_ value: SecretBytes, _ name: String) throws -> String,
+    func streamed(with pending: [PendingLine], seal: @escaping @Sendable (_ value: SecretBytes, _ name: String, _ envVar: String) throws -> String,
                   progress: ((Int) -> Void)? = nil, done: @escaping ([SecretLine]) -> Void) -> StreamedFile {
         let order = pending.indices.sorted { Self.precedes(pending[$0].name, pending[$1].name) }
         // The lines no pending one replaces (both lists are sorted: one merge pass).
@@ -62,7 +62,7 @@ extension SecretsFile {
             }
             var written = [SecretLine?](repeating: nil, count: pending.count)
             var count = 0
-            try Parallel.forEachBlock(order, { index in try pending[index].line(sealedValue: seal(pending[index].value, pending[index].name)) }) { block in
+            try Parallel.forEachBlock(order, { index in try pending[index].line(sealedValue: seal(pending[index].value, pending[index].name, pending[index].envVar)) }) { block in
                 for line in block {
                     appendKept(before: line.name)
                     chunk += line.raw

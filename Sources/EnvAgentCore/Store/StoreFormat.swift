@@ -8,7 +8,9 @@ import Darwin
 /// secrets file. See README "Store format" for the specification these constants come from.
 public enum StoreFormat {
     /// The newest format this binary reads and writes.
-    public static let version = 1
+    public static let version = 2
+    /// The oldest format this binary reads (only to upgrade it: `agent upgrade`).
+    public static let oldestReadable = 1
     public static let folder = ".envagent"
     public static let headerPath = ".envagent/store"
     static let headerMagic = "envagent-store"
@@ -20,8 +22,17 @@ public enum StoreFormat {
     static let sealedValuePrefix = "s:"
     /// Key-derivation label of an environment's sealing key pair (from the environment key).
     static let sealingKeyLabel = "envagent/sealing-key/v1"
+    /// Key-derivation label of an environment's signing key pair (from the environment key).
+    static let signingKeyLabel = "envagent/signing-key/v1"
+    /// Prefix of what a recipients file's signature covers.
+    static let recipientsSignatureLabel = "envagent/recipients/v2"
+    /// Prefix of what an endorsement signs.
+    static let endorsementLabel = "envagent/endorse/v1"
     static let recipientKeyword = "recipient"
     static let publicKeyKeyword = "public-key"
+    static let signingKeyKeyword = "signing-key"
+    static let endorsementKeyword = "endorsement"
+    static let signatureKeyword = "signature"
 
     public static func secretsPath(_ environment: String) -> String { "\(folder)/\(environment)/secrets" }
 
@@ -99,49 +110,203 @@ public struct Recipient: Sendable, Equatable {
     }
 }
 
-/// `.envagent/ENV/recipients`: who may read an environment. One `public-key PUBKEY` line (the
-/// environment's sealing public key, for write-only writers) and `recipient PUBKEY WRAPPED [LABEL]`
-/// lines sorted by public key; `#` lines are comments.
-public struct RecipientsFile: Sendable, Equatable {
-    /// The environment's sealing public key; nil in a file written before write-only support.
-    public var publicKey: [UInt8]?
-    public var recipients: [Recipient]
+/// A previous environment signing key vouching for the next one (a rotation, or the fresh key
+/// of a merge): `endorser`'s signature over `endorsed`, bound to the store and environment.
+public struct Endorsement: Sendable, Equatable {
+    public var endorser: [UInt8]
+    public var endorsed: [UInt8]
+    public var signature: [UInt8]
 
-    public init(publicKey: [UInt8]?, recipients: [Recipient]) {
+    public init(endorser: [UInt8], endorsed: [UInt8], signature: [UInt8]) {
+        self.endorser = endorser
+        self.endorsed = endorsed
+        self.signature = signature
+    }
+
+    /// What the endorser signs: `envagent/endorse/v1 0x00 STOREID 0x00 ENV 0x00 ENDORSED-KEY`.
+    static func message(storeID: String, environment: String, endorsed: [UInt8]) -> [UInt8] {
+        var message = Array(StoreFormat.endorsementLabel.utf8)
+        message.append(0); message += storeID.utf8
+        message.append(0); message += environment.utf8
+        message.append(0); message += endorsed
+        return message
+    }
+
+    func isValid(storeID: String, environment: String) -> Bool {
+        Crypto.verify(signature, of: Self.message(storeID: storeID, environment: environment, endorsed: endorsed),
+                      publicKey: endorser)
+    }
+
+    /// Sort key of the serialized line.
+    fileprivate var text: String { "\(Crypto.base64(endorser)) \(Crypto.base64(endorsed))" }
+}
+
+/// `.envagent/ENV/recipients`: who may read an environment, authenticated by its members.
+///
+/// Format 2 (see docs/format.md): `signing-key`, `public-key`, `recipient` lines sorted by
+/// public key, `endorsement` lines, and last a `signature` by the signing key over every byte
+/// before it. A format-1 file has neither signing key, endorsements nor signature; it is read
+/// only to upgrade it.
+public struct RecipientsFile: Sendable, Equatable {
+    // Changing any field voids the signature: the file must be signed again (`sign`).
+    /// The environment's Ed25519 signing public key (derived from the environment key).
+    public var signingKey: [UInt8]? { didSet { unsign() } }
+    /// The environment's sealing public key, for write-only writers.
+    public var publicKey: [UInt8]? { didSet { unsign() } }
+    public var recipients: [Recipient] { didSet { unsign() } }
+    /// The chain of earlier signing keys vouching for later ones.
+    public var endorsements: [Endorsement] { didSet { unsign() } }
+    /// The signature over `signedBytes`; nil in an unsigned (format 1) file.
+    public private(set) var signature: [UInt8]?
+    /// Exactly the bytes the signature covers: everything before the `signature` line.
+    public private(set) var signedBytes: [UInt8]
+
+    public init(signingKey: [UInt8]? = nil, publicKey: [UInt8]?, recipients: [Recipient], endorsements: [Endorsement] = []) {
+        self.signingKey = signingKey
+        self.publicKey = publicKey
+        self.recipients = recipients.sorted { Identity.publicKeyText($0.publicKey) < Identity.publicKeyText($1.publicKey) }
+        self.endorsements = endorsements.sorted { $0.text < $1.text }
+        signature = nil
+        signedBytes = []
+        signedBytes = body()
+    }
+
+    private init(signingKey: [UInt8]?, publicKey: [UInt8]?, recipients: [Recipient], endorsements: [Endorsement],
+                 signature: [UInt8]?, signedBytes: [UInt8]) {
+        self.signingKey = signingKey
         self.publicKey = publicKey
         self.recipients = recipients
+        self.endorsements = endorsements
+        self.signature = signature
+        self.signedBytes = signedBytes
     }
 
+    private mutating func unsign() {
+        signature = nil
+        signedBytes = body()
+    }
+
+    public var isSigned: Bool { signature != nil }
+
+    /// Whether `signature` is `signingKey`'s over this file, bound to its store and environment.
+    public func hasValidSignature(storeID: String, environment: String) -> Bool {
+        guard let signature, let signingKey else { return false }
+        return Crypto.verify(signature, of: Self.signedMessage(signedBytes, storeID: storeID, environment: environment),
+                             publicKey: signingKey)
+    }
+
+    /// What the signing key signs: `envagent/recipients/v2 0x00 STOREID 0x00 ENV 0x00` ‖ the file's
+    /// bytes before the signature line.
+    static func signedMessage(_ bytes: [UInt8], storeID: String, environment: String) -> [UInt8] {
+        var message = Array(StoreFormat.recipientsSignatureLabel.utf8)
+        message.append(0); message += storeID.utf8
+        message.append(0); message += environment.utf8
+        message.append(0); message += bytes
+        return message
+    }
+
+    /// Signs the file as it is now (its fields, serialized) with `secretKey`.
+    mutating func sign(storeID: String, environment: String, secretKey: SecretBytes) throws {
+        signedBytes = body()
+        signature = try Crypto.sign(Self.signedMessage(signedBytes, storeID: storeID, environment: environment), secretKey: secretKey)
+    }
+
+    public func member(_ publicKey: [UInt8]) -> Recipient? {
+        recipients.first { Crypto.equal($0.publicKey, publicKey) }
+    }
+
+    /// Parses a recipients file strictly: any line that is not exactly one of the documented
+    /// forms is `internal_error` naming the line. Says nothing about trust (see `Trust`).
     public static func parse(_ bytes: [UInt8], environment: String) throws -> RecipientsFile {
-        var file = RecipientsFile(publicKey: nil, recipients: [])
-        for (number, raw) in String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingWhitespace()
+        var signingKey: [UInt8]?, publicKey: [UInt8]?, signature: [UInt8]?, signedBytes = bytes
+        var recipients: [Recipient] = [], endorsements: [Endorsement] = []
+        var signatureLine: Int?
+        var offset = 0
+        var number = 0
+        while offset < bytes.count {
+            number += 1
+            let end = bytes[offset...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
+            let raw = bytes[offset..<end]
+            let lineStart = offset
+            offset = end + 1
+            func malformed(_ why: String) -> AgentError {
+                AgentError(.internalError, "\(StoreFormat.recipientsPath(environment)) line \(number) is malformed: \(why)",
+                           details: [.init(loc: [environment, "recipients", "line \(number)"], msg: why, type: "malformed_line")],
+                           hint: "restore the file from git history (`git log -p -- \(StoreFormat.recipientsPath(environment))`)")
+            }
+            if signatureLine != nil { throw malformed("nothing may follow the signature line") }
+            guard let line = String(validating: raw, as: UTF8.self) else { throw malformed("not UTF-8") }
             if line.isEmpty || line.hasPrefix("#") { continue }
-            let fields = line.split(separator: " ", maxSplits: 3).map(String.init)
-            let malformed = AgentError.internal("\(StoreFormat.recipientsPath(environment)) line \(number + 1) is malformed")
-            switch fields.first {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+            guard !fields.contains(where: \.isEmpty) else { throw malformed("fields are separated by exactly one space") }
+            func key(_ text: String, bytes count: Int) throws -> [UInt8] {
+                guard let key = Base64.decode(Array(text.utf8)), key.count == count else {
+                    throw malformed("expected base64 of \(count) bytes")
+                }
+                return key
+            }
+            switch fields[0] {
+            case StoreFormat.signingKeyKeyword:
+                guard fields.count == 2, signingKey == nil else { throw malformed("one signing-key line with one key") }
+                signingKey = try key(fields[1], bytes: Crypto.signingPublicKeyBytes)
             case StoreFormat.publicKeyKeyword:
-                guard fields.count == 2, file.publicKey == nil, let key = try? Identity.parsePublicKey(fields[1]) else { throw malformed }
-                file.publicKey = key
+                guard fields.count == 2, publicKey == nil, let key = try? Identity.parsePublicKey(fields[1]) else {
+                    throw malformed("one public-key line with one public key text")
+                }
+                publicKey = key
             case StoreFormat.recipientKeyword:
-                guard fields.count >= 3, let publicKey = try? Identity.parsePublicKey(fields[1]),
-                      let wrapped = Base64.decode(Array(fields[2].utf8))
-                else { throw malformed }
-                file.recipients.append(Recipient(publicKey: publicKey, wrappedKey: wrapped, label: fields.count > 3 ? fields[3] : nil))
+                guard fields.count == 3 || fields.count == 4, let publicKey = try? Identity.parsePublicKey(fields[1]) else {
+                    throw malformed("expected recipient PUBLIC-KEY WRAPPED-KEY [LABEL]")
+                }
+                let wrapped = try key(fields[2], bytes: Crypto.sealBytes + Crypto.aeadKeyBytes)
+                if fields.count == 4 {
+                    guard (try? Validation.recipientLabel(fields[3])) != nil else { throw malformed("invalid label") }
+                }
+                guard !recipients.contains(where: { Crypto.equal($0.publicKey, publicKey) }) else {
+                    throw malformed("the public key is listed twice")
+                }
+                recipients.append(Recipient(publicKey: publicKey, wrappedKey: wrapped, label: fields.count == 4 ? fields[3] : nil))
+            case StoreFormat.endorsementKeyword:
+                guard fields.count == 4 else { throw malformed("expected endorsement ENDORSER ENDORSED SIGNATURE") }
+                endorsements.append(Endorsement(endorser: try key(fields[1], bytes: Crypto.signingPublicKeyBytes),
+                                                endorsed: try key(fields[2], bytes: Crypto.signingPublicKeyBytes),
+                                                signature: try key(fields[3], bytes: Crypto.signatureBytes)))
+            case StoreFormat.signatureKeyword:
+                guard fields.count == 2 else { throw malformed("expected signature SIGNATURE") }
+                signature = try key(fields[1], bytes: Crypto.signatureBytes)
+                signedBytes = Array(bytes[..<lineStart])
+                signatureLine = number
             default:
-                throw malformed
+                throw malformed("unknown keyword '\(fields[0].prefix(40))'")
             }
         }
-        return file
+        if signature != nil, signingKey == nil {
+            throw AgentError.internal("\(StoreFormat.recipientsPath(environment)) is signed but has no signing-key line")
+        }
+        return RecipientsFile(signingKey: signingKey, publicKey: publicKey, recipients: recipients, endorsements: endorsements,
+                              signature: signature, signedBytes: signedBytes)
     }
 
+    /// The file: `signedBytes` and, when signed, the signature line.
     public func serialized() -> [UInt8] {
-        var text = "# EnvAgent recipients: public-key ENVIRONMENT-PUBLIC-KEY, then recipient PUBLIC-KEY SEALED-ENVIRONMENT-KEY [LABEL]\n"
+        guard let signature else { return signedBytes }
+        return signedBytes + Array("\(StoreFormat.signatureKeyword) \(Crypto.base64(signature))\n".utf8)
+    }
+
+    /// The lines before the signature, from the fields.
+    private func body() -> [UInt8] {
+        var text = signingKey == nil
+            ? "# EnvAgent recipients: public-key ENVIRONMENT-PUBLIC-KEY, then recipient PUBLIC-KEY SEALED-ENVIRONMENT-KEY [LABEL]\n"
+            : "# EnvAgent recipients, signed by the environment's members: edit only with `agent recipients`\n"
+        if let signingKey { text += "\(StoreFormat.signingKeyKeyword) \(Crypto.base64(signingKey))\n" }
         if let publicKey { text += "\(StoreFormat.publicKeyKeyword) \(Identity.publicKeyText(publicKey))\n" }
         for recipient in recipients.sorted(by: { Identity.publicKeyText($0.publicKey) < Identity.publicKeyText($1.publicKey) }) {
             text += "\(StoreFormat.recipientKeyword) \(Identity.publicKeyText(recipient.publicKey)) \(Crypto.base64(recipient.wrappedKey))"
             if let label = recipient.label, !label.isEmpty { text += " \(label)" }
             text += "\n"
+        }
+        for endorsement in endorsements.sorted(by: { $0.text < $1.text }) {
+            text += "\(StoreFormat.endorsementKeyword) \(endorsement.text) \(Crypto.base64(endorsement.signature))\n"
         }
         return Array(text.utf8)
     }
