@@ -33,9 +33,9 @@ extension Operations {
             return StoreSnapshot(reference: head.reference, commit: id, tree: try repository.commit(id).tree())
         }
         let theirsSnapshot = try snapshot(mergeHead)
-        try checkIncoming(theirsSnapshot, against: head) // never re-wrap or re-seal under an unvouched key
         let baseID = try mergeHead.flatMap { theirs in try head.commit.flatMap { try repository.mergeBase($0, theirs) } }
         let baseSnapshot = try snapshot(baseID)
+        try checkIncoming(theirsSnapshot, against: head, base: baseSnapshot) // never re-wrap or re-seal under an unvouched key
         func files(_ bytes: [UInt8], _ snapshot: StoreSnapshot) throws -> EnvironmentMerge.Files {
             isSecrets
                 ? .init(recipients: try snapshot.file(StoreFormat.recipientsPath(environment)), secrets: bytes)

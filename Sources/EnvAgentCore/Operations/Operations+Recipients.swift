@@ -53,7 +53,7 @@ extension Operations {
     public func recipients(_ selection: EnvironmentSelection) throws -> [EnvironmentRecipients] {
         let snapshot = try store.snapshot()
         let me = try? identitySource.load()?.publicKey
-        return try Self.resolve(selection, in: snapshot).map { environment in
+        return try resolve(selection, in: snapshot).map { environment in
             let file = try snapshot.recipientsFile(environment)
             return EnvironmentRecipients(
                 environment: environment, publicKey: file.publicKey.map(Identity.publicKeyText),
@@ -74,7 +74,7 @@ extension Operations {
         let commit = try store.apply { snapshot in
             changed = []
             var files: [String: [UInt8]?] = [:]
-            for environment in try Self.resolve(selection, in: snapshot) {
+            for environment in try resolve(selection, in: snapshot) {
                 var file = try trustedRecipients(environment, in: snapshot)
                 let key = try environmentKey(environment, in: snapshot, file: file)
                 if let label, let owner = file.recipients.first(where: { $0.label == label && !Crypto.equal($0.publicKey, publicKey) }) {
@@ -97,6 +97,7 @@ extension Operations {
             return StoreChange(files: files, message: commitMessage(
                 "recipient-add \(label ?? Self.shortKey(publicKeyText)) (\(changed.joined(separator: ", ")))"))
         }
+        try repin(changed)
         return RecipientChange(publicKey: Identity.publicKeyText(publicKey), label: label, environments: changed,
                                rotatedSecrets: 0, commit: commit?.hex)
     }
@@ -110,7 +111,7 @@ extension Operations {
         let commit = try store.apply { snapshot in
             result = RecipientChange(publicKey: "", label: nil, environments: [], rotatedSecrets: 0, commit: nil)
             var change = StoreChange(message: "")
-            for environment in try Self.resolve(selection, in: snapshot) {
+            for environment in try resolve(selection, in: snapshot) {
                 let recipients = try trustedRecipients(environment, in: snapshot).recipients
                 let matches = recipients.filter { recipient in
                     byKey.map { Crypto.equal($0, recipient.publicKey) } ?? (recipient.label == keyOrLabel)
@@ -143,6 +144,7 @@ extension Operations {
             return change
         }
         result.commit = commit?.hex
+        try repin(result.environments)
         return result
     }
 

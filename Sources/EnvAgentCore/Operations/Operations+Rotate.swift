@@ -22,7 +22,7 @@ extension Operations {
     public func rotate(_ selection: EnvironmentSelection, progress: RotationProgress? = nil) throws -> RotationResult {
         var result = RotationResult(environments: [], secrets: 0, commit: nil)
         let commit = try store.apply { snapshot in
-            let environments = try Self.resolve(selection, in: snapshot)
+            let environments = try resolve(selection, in: snapshot)
             var change = StoreChange(message: "")
             var count = 0
             for environment in environments {
@@ -35,6 +35,7 @@ extension Operations {
             return change
         }
         result.commit = commit?.hex
+        try repin(result.environments)
         return result
     }
 
@@ -72,15 +73,17 @@ extension Operations {
     }
 
     /// The environments `selection` names; `not_found` for an unknown one, or when there are none.
-    static func resolve(_ selection: EnvironmentSelection, in snapshot: StoreSnapshot) throws -> [String] {
+    /// An environment whose recipients this clone cannot trust stops it with `untrusted_change`
+    /// (a deleted recipients file is not a missing environment).
+    func resolve(_ selection: EnvironmentSelection, in snapshot: StoreSnapshot) throws -> [String] {
         _ = try snapshot.requireHeader()
         switch selection {
         case .one(let environment):
             try Validation.environment(environment)
-            guard try !snapshot.recipients(environment).isEmpty else { throw noEnvironment(environment) }
+            guard try !trustedRecipients(environment, in: snapshot).recipients.isEmpty else { throw Self.noEnvironment(environment) }
             return [environment]
         case .all:
-            let environments = try snapshot.environments().filter { try !snapshot.recipients($0).isEmpty }
+            let environments = try snapshot.environments().filter { try !trustedRecipients($0, in: snapshot).recipients.isEmpty }
             guard !environments.isEmpty else {
                 throw AgentError(.notFound, "the store has no environments yet", hint: "create one with `agent set NAME --env dev`")
             }

@@ -56,8 +56,10 @@ extension Operations {
             if let ours, try repository.isDescendant(ours, of: theirs) { return ours }
             let before = try store.snapshot()
             // Nothing unvouched for is merged: a recipients change by a non-member stops here.
+            let base = try ours.flatMap { try repository.mergeBase($0, theirs) }
             try checkIncoming(StoreSnapshot(reference: branchRef, commit: theirs, tree: try repository.commit(theirs).tree()),
-                              against: before)
+                              against: before,
+                              base: try base.map { StoreSnapshot(reference: branchRef, commit: $0, tree: try repository.commit($0).tree()) })
             let moved: ObjectID
             if try ours.map({ try repository.isDescendant(theirs, of: $0) }) ?? true {
                 moved = try fastForward(branchRef, from: ours, to: theirs)
@@ -67,6 +69,7 @@ extension Operations {
                 action = "merged"
             }
             changed.formUnion(try changedNames(from: before, to: store.snapshot()))
+            try repin()
             return moved
         }
         pulled = changed

@@ -7,7 +7,8 @@ extension Operations {
     /// moves on, unless `pinning` is off). Empty when the environment does not exist. Throws
     /// `untrusted_change` naming the commit and what changed, and `upgrade_required` for a
     /// format-1 store or a recipients file no member has signed yet.
-    func trustedRecipients(_ environment: String, in snapshot: StoreSnapshot, pinning: Bool = true) throws -> RecipientsFile {
+    func trustedRecipients(_ environment: String, in snapshot: StoreSnapshot, pinning: Bool = true,
+                           anchors: [[UInt8]] = []) throws -> RecipientsFile {
         let header = try snapshot.requireHeader()
         guard header.format >= 2 else { throw Self.formatOneStore(header.format) }
         let pinsPath = TrustPins.path(in: store.repository)
@@ -17,7 +18,14 @@ extension Operations {
             throw untrustedChange(environment, "the store header was replaced (store id \(header.storeID); this clone accepted \(accepted))",
                                   file: nil, pin: nil, in: snapshot, path: StoreFormat.headerPath)
         }
-        let file = try snapshot.file(StoreFormat.recipientsPath(environment)).map { try RecipientsFile.parse($0, environment: environment) }
+        let file: RecipientsFile?
+        do {
+            file = try snapshot.file(StoreFormat.recipientsPath(environment)).map { try RecipientsFile.parse($0, environment: environment) }
+        } catch let error as AgentError where error.kind == .internalError {
+            // Members only write well-formed files: a malformed one is someone else's edit.
+            throw untrustedChange(environment, "its recipients file is malformed (\(error.message))", file: nil, pin: pin,
+                                  in: snapshot, path: StoreFormat.recipientsPath(environment))
+        }
         if let file, !file.recipients.isEmpty, !file.isSigned, pin == nil {
             throw AgentError(.upgradeRequired, "the recipients of environment '\(environment)' are not signed yet (a format-1 file)",
                              details: [.init(loc: [environment, "recipients"], msg: "not signed", type: "unsigned_recipients")],
@@ -27,7 +35,7 @@ extension Operations {
             throw untrustedChange(environment, "it has secrets but no recipients file", file: file, pin: nil, in: snapshot,
                                   path: StoreFormat.recipientsPath(environment))
         }
-        switch Trust.verdict(file, pin: pin, storeID: header.storeID, environment: environment) {
+        switch Trust.verdict(file, pin: pin, storeID: header.storeID, environment: environment, anchors: anchors) {
         case .untrusted(let what):
             throw untrustedChange(environment, what, file: file, pin: pin, in: snapshot, path: StoreFormat.recipientsPath(environment))
         case .trusted(let repin):
@@ -41,16 +49,39 @@ extension Operations {
         return file ?? RecipientsFile(publicKey: nil, recipients: [])
     }
 
+    /// Pins the recipients this clone just wrote or merged itself (`environments`, all when nil),
+    /// so a later change is compared with them and not with an older member list.
+    func repin(_ environments: [String]? = nil) throws {
+        let snapshot = try store.snapshot()
+        for environment in try environments ?? snapshot.environments() {
+            _ = try trustedRecipients(environment, in: snapshot)
+        }
+    }
+
     /// Checks the recipients files of `incoming` (another clone's commit, before it is merged)
     /// that differ from `current`'s against this clone's pins, pinning nothing. Throws
     /// `untrusted_change`. A format-1 side is not checked: its files are never trusted as such
     /// (reads of a format-1 store need `agent upgrade`).
-    func checkIncoming(_ incoming: StoreSnapshot, against current: StoreSnapshot) throws {
+    ///
+    /// With the merge `base`, a file signed by the base's key (or a key it vouches for) is
+    /// trusted when `current`'s chain leads from that key to this clone's pin: the other clone
+    /// changed the recipients while this one rotated. A key older than the base, or one this
+    /// clone's chain does not pass through, is not.
+    func checkIncoming(_ incoming: StoreSnapshot, against current: StoreSnapshot, base: StoreSnapshot? = nil) throws {
         guard let header = try incoming.header(), header.format >= 2 else { return }
+        let pins = try TrustPins.load(from: TrustPins.path(in: store.repository))
         for environment in try incoming.environments() {
             let path = StoreFormat.recipientsPath(environment)
             if try incoming.fileID(path) == current.fileID(path) { continue }
-            _ = try trustedRecipients(environment, in: incoming, pinning: false)
+            var anchors: [[UInt8]] = []
+            if let pin = pins.environments[environment],
+               let baseFile = try? base?.file(path).map({ try RecipientsFile.parse($0, environment: environment) }),
+               let baseKey = baseFile.signingKey, baseFile.hasValidSignature(storeID: header.storeID, environment: environment),
+               let ours = try? current.file(path).map({ try RecipientsFile.parse($0, environment: environment) }),
+               Trust.vouches(for: pin.signingKey, from: baseKey, in: ours.endorsements, storeID: header.storeID, environment: environment) {
+                anchors.append(baseKey)
+            }
+            _ = try trustedRecipients(environment, in: incoming, pinning: false, anchors: anchors)
         }
     }
 

@@ -30,7 +30,7 @@ extension Operations {
     /// it found; the caller decides how to fail. Never throws for a bad line.
     public func verify(_ selection: EnvironmentSelection) throws -> [EnvironmentCheck] {
         let snapshot = try store.snapshot()
-        return try Self.resolve(selection, in: snapshot).map { environment in
+        return try resolve(selection, in: snapshot).map { environment in
             let file = try trustedRecipients(environment, in: snapshot)
             let key = try environmentKey(environment, in: snapshot, file: file)
             var check = EnvironmentCheck(environment: environment, values: 0, writeOnlyValues: 0, problems: [])

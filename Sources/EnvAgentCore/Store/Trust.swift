@@ -18,8 +18,12 @@ enum Trust {
         case untrusted(String)
     }
 
-    /// Checks a signed, well-formed `file` (nil: no recipients file) against `pin`.
-    static func verdict(_ file: RecipientsFile?, pin: TrustPins.Pin?, storeID: String, environment: String) -> Verdict {
+    /// Checks a signed, well-formed `file` (nil: no recipients file) against `pin`. A merge also
+    /// trusts what `anchors` vouch for: the key of the merge base, when this clone's own chain
+    /// leads from it to the pin (the other side may still be signed by a key this side rotated
+    /// away from meanwhile).
+    static func verdict(_ file: RecipientsFile?, pin: TrustPins.Pin?, storeID: String, environment: String,
+                        anchors: [[UInt8]] = []) -> Verdict {
         guard let file, !file.recipients.isEmpty else {
             return pin == nil ? .trusted(repin: false) : .untrusted("its recipients file was deleted or emptied")
         }
@@ -33,7 +37,9 @@ enum Trust {
         if Crypto.equal(pin.signingKey, signingKey) {
             return .trusted(repin: !pin.hasSameMembers(as: file))
         }
-        guard vouches(for: signingKey, from: pin.signingKey, in: file.endorsements, storeID: storeID, environment: environment) else {
+        guard ([pin.signingKey] + anchors).contains(where: {
+            vouches(for: signingKey, from: $0, in: file.endorsements, storeID: storeID, environment: environment)
+        }) else {
             return .untrusted("its recipients file is signed by a new environment key that no key this clone accepted vouches for")
         }
         return .trusted(repin: true)
