@@ -73,7 +73,8 @@ import Testing
         let box = try Sandbox()
         #expect(try box.agent("init").status == 0)
         #expect(try box.agent("set", "A", stdin: "v").status == 0)
-        try box.write("envagent-store\nformat 2\nid future\n", to: ".envagent/store")
+        let header = try String(contentsOfFile: box.repo + "/.envagent/store", encoding: .utf8)
+        try box.write(header.replacingOccurrences(of: "format 2", with: "format 3"), to: ".envagent/store")
         try box.git("commit", "-qam", "newer format")
         let head = try box.git("rev-parse", "HEAD").stdout
         let snapshot = try String(contentsOfFile: box.repo + "/.envagent/dev/secrets", encoding: .utf8)

@@ -166,7 +166,7 @@ struct ErrorEnvelopeTests {
 
             // A newer store format: 426 on every store route.
             let header = fixture.repo + "/.envagent/store"
-            let text = try String(contentsOfFile: header, encoding: .utf8).replacingOccurrences(of: "format 1", with: "format 2")
+            let text = try String(contentsOfFile: header, encoding: .utf8).replacingOccurrences(of: "format 2", with: "format 3")
             try text.write(toFile: header, atomically: true, encoding: .utf8)
             #expect(try fixture.git("commit", "-qam", "from the future").status == 0)
             expectEnvelope(try await client.send(.get, "/v1/environments/dev/secrets", token: token), 426, "upgrade_required")
