@@ -19,6 +19,9 @@ info:
     `{"status", "message", "errors": [{"loc", "msg", "type"}], "type"}` with a stable `type`.
     A method the path does not have is answered 405 (type `invalid_request`) with `Allow`.
     Unknown fields in request bodies are refused (`extra_forbidden`); responses may gain fields.
+    An environment whose recipients changed without a member's signature (see the README's
+    threat model) answers 409 `untrusted_change` on every route that reads or writes it, until
+    the server's user accepts the change with `agent trust`.
 
     **Versioning**: a client may send `X-EnvAgent-Api-Version`; a version older than the
     server's minimum is refused with 426, as is a store whose format is newer than the server.
@@ -580,6 +583,7 @@ components:
             - bad_gateway
             - gateway_timeout
             - merge_conflict
+            - untrusted_change
   responses:
     InvalidRequest:
       description: Invalid request (malformed JSON, wrong content type, body over 1 MiB, bad header).

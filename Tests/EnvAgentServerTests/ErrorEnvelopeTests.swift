@@ -164,6 +164,17 @@ struct ErrorEnvelopeTests {
             #expect(logText(logs).contains("request_id=\(requestID)"))
             #expect(try await client.send(.get, "/v1/environments/dev/secrets/GOOD", token: token).status == .ok)
 
+            // Recipients edited by someone who is not a member: 409 untrusted_change, until reverted.
+            let recipientsPath = fixture.repo + "/.envagent/dev/recipients"
+            let recipients = try String(contentsOfFile: recipientsPath, encoding: .utf8)
+            try recipients.replacingOccurrences(of: "\nsignature ", with: "\n# edited by hand\nsignature ")
+                .write(toFile: recipientsPath, atomically: true, encoding: .utf8)
+            #expect(try fixture.git("commit", "-qam", "edit the recipients").status == 0)
+            let untrusted = expectEnvelope(try await client.send(.get, "/v1/environments/dev/secrets", token: token), 409, "untrusted_change")
+            #expect((untrusted["message"] as? String)?.contains("without a member's signature") == true)
+            #expect(try fixture.git("revert", "--no-edit", "HEAD").status == 0)
+            #expect(try await client.send(.get, "/v1/environments/dev/secrets/GOOD", token: token).status == .ok)
+
             // A newer store format: 426 on every store route.
             let header = fixture.repo + "/.envagent/store"
             let text = try String(contentsOfFile: header, encoding: .utf8).replacingOccurrences(of: "format 2", with: "format 3")
