@@ -2,7 +2,8 @@
 # Sets up a fresh Debian machine (as root), builds agent and walks through the quick start on a
 # throwaway store in a temp folder: keygen, init, create, update, list, render, run, team access
 # (recipients add/remove with rotation, a write-only contributor, verify), sync to a second
-# clone through a bare remote with a render target, the pre-commit leak guard, history.
+# clone through a bare remote with a render target, the pre-commit leak guard, a forged
+# recipient refused, history.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -60,6 +61,12 @@ if git -c user.name=alice -c user.email=alice@example.com commit -qm config 2>&1
     echo "(commit refused)"
 fi
 git reset -q HEAD config.py && rm config.py
+echo; echo "# trust: someone who can push but is not a member adds a recipient line for themselves"
+mallory=$(XDG_CONFIG_HOME="$demo/mallory" "$agent" keygen 2>/dev/null)
+(cd "$demo/server" && sed -i "s|^signature |recipient $mallory $(head -c 80 /dev/zero | base64 -w0) mallory\nsignature |" .envagent/dev/recipients \
+    && git -c user.name=mallory -c user.email=mallory@example.com commit -qam "add me" && git push -q)
+echo; echo '$ agent sync     # the recipients file no longer carries a member'"'"'s signature'
+"$agent" sync || echo "(exit $? — untrusted_change: nothing was merged)"
 step "$agent" history
 step git log --oneline
 step cat .envagent/dev/secrets

@@ -108,11 +108,12 @@ extension Operations {
         }
     }
 
-    /// Public key text → label, over every environment's recipients at HEAD.
+    /// Public key text → label, over every environment's trusted recipients at HEAD (a label in
+    /// a file nobody signed could pass anyone off as a member).
     private func recipientLabels(_ snapshot: StoreSnapshot) throws -> [String: String] {
         var labels: [String: String] = [:]
         for environment in try snapshot.environments() {
-            for recipient in try snapshot.recipients(environment) {
+            for recipient in (try? trustedRecipients(environment, in: snapshot, pinning: false))?.recipients ?? [] {
                 if let label = recipient.label { labels[Identity.publicKeyText(recipient.publicKey)] = label }
             }
         }

@@ -102,7 +102,7 @@ extension Operations {
         return AgentError(.untrustedChange,
                           "environment '\(environment)' changed without a member's signature\(when): \(what)\(changes). Nothing was read or written.",
                           details: [.init(loc: [environment, "recipients"], msg: what, type: "untrusted_change")],
-                          hint: "check with your team: if the change is theirs, `agent trust --env \(environment)` shows it and accepts it; if not, revert that commit (`git revert COMMIT`) and push")
+                          hint: "check with your team: if the change is theirs, `agent trust --env \(environment)` shows it and accepts it; if not, revert it (`git revert \(commit.map { String($0.id.hex.prefix(12)) } ?? "COMMIT")`) and push")
     }
 
     // MARK: agent trust
