@@ -6,6 +6,7 @@ import Darwin
 
 /// `render --targets` and the post-checkout/merge/rewrite refresh: write every target of
 /// `.envagent/targets` (see `RenderTargets`), atomically, only when its content or mode changed.
+/// A target that resolves into git's or the store's own files always fails (see `TargetLocation`).
 extension Operations {
     public struct TargetResult: Codable, Sendable, Equatable {
         public enum Outcome: String, Codable, Sendable {
@@ -120,11 +121,20 @@ extension Operations {
     // MARK: Rendering
 
     private func render(_ config: RenderTargets) throws -> [TargetResult] {
+        let surroundings = TargetSurroundings(repository: store.repository)
         let snapshot = try store.snapshot()
         var keys: [String: EnvironmentKey] = [:]
         return config.targets.map { target in
             var result = TargetResult(target: target.name, environment: target.environment, output: target.output,
                                       outcome: .failed, secrets: 0, message: nil, onChange: target.onChange, error: nil)
+            let location = surroundings.location(of: target.output)
+            if let refusal = surroundings.refusal(of: location, output: target.output) {
+                let error = AgentError(.invalidRequest, "target '\(target.name)': \(refusal)",
+                                       hint: "choose an output outside .git, the hooks folder and \(StoreFormat.folder)/ in \(RenderTargets.path)")
+                result.message = error.message
+                result.error = error
+                return result
+            }
             do {
                 let key: EnvironmentKey
                 if let cached = keys[target.environment] {
@@ -136,7 +146,11 @@ extension Operations {
                 let lines = try Self.select(target.names, from: snapshot.secrets(target.environment), environment: target.environment)
                 let rendered = try Self.render(lines, with: key, format: target.format)
                 result.secrets = lines.count
-                result.outcome = try write(rendered, to: outputPath(target.output), mode: mode_t(target.mode))
+                // After the key: a target this identity cannot read stays `skipped`, folder or not.
+                guard location.folderExists else {
+                    throw AgentError.internal("cannot write \(target.output): the folder \(FileIO.dirname(location.path)) does not exist")
+                }
+                result.outcome = try write(rendered, to: location.path, mode: mode_t(target.mode))
             } catch let error as AgentError {
                 result.outcome = error.kind == .forbidden ? .skipped : .failed
                 result.message = error.message
@@ -149,29 +163,23 @@ extension Operations {
         }
     }
 
-    /// A configured output as a file-system path: relative ones belong to the working tree
-    /// (the current directory for a bare repository).
-    func outputPath(_ output: String) -> String {
-        if output.hasPrefix("/") { return output }
-        return (store.repository.workdir ?? FileIO.currentDirectory() + "/") + output
-    }
-
-    /// The permission bits of a regular file (not following a symlink), nil otherwise.
-    private static func regularFileMode(_ path: String) -> mode_t? {
-        var st = stat()
-        guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
-        return st.st_mode & 0o7777
-    }
-
-    /// Writes atomically unless the file already holds these bytes with this mode.
+    /// Writes atomically unless the file already holds these bytes with this mode. `path` is
+    /// the resolved location (its folder real), so the temp file and the rename stay in that
+    /// folder; a symlink at `path` is replaced, never followed.
     private func write(_ rendered: SecretBytes, to path: String, mode: mode_t) throws -> TargetResult.Outcome {
-        if let currentMode = Self.regularFileMode(path) {
-            var existing = try FileIO.read(path)
-            defer { Crypto.wipe(&existing) }
-            if Crypto.equal(existing, rendered.bytes) {
-                if currentMode == mode { return .unchanged }
-                guard chmod(path, mode) == 0 else { throw AgentError.internal("cannot set the mode of \(path): \(FileIO.errnoMessage())") }
-                return .written
+        // O_NOFOLLOW: the comparison and a mode fix act on this very regular file, not a link's target.
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        if fd >= 0 {
+            defer { close(fd) }
+            var st = stat()
+            if fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size == rendered.count,
+               var existing = try? FileIO.readAll(fd: fd) {
+                defer { Crypto.wipe(&existing) }
+                if Crypto.equal(existing, rendered.bytes) {
+                    if st.st_mode & 0o7777 == mode { return .unchanged }
+                    guard fchmod(fd, mode) == 0 else { throw AgentError.internal("cannot set the mode of \(path): \(FileIO.errnoMessage())") }
+                    return .written
+                }
             }
         }
         try rendered.withUnsafeBytes { try FileIO.writeAtomically(path, bytes: $0, mode: mode) }
