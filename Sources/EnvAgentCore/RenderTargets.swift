@@ -12,6 +12,9 @@
 /// mode = 0600                  octal file mode (default 0600)
 /// on-change = systemctl reload app   optional: run by `agent watch` after the file changed
 /// ```
+///
+/// Anyone who can push writes this file, so a target that reaches beyond a private file in the
+/// work tree takes effect only with this machine's approval (`TargetApproval`).
 public struct RenderTargets: Sendable, Equatable {
     public static let path = ".envagent/targets"
 

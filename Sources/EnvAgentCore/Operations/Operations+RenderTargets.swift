@@ -6,7 +6,8 @@ import Darwin
 
 /// `render --targets` and the post-checkout/merge/rewrite refresh: write every target of
 /// `.envagent/targets` (see `RenderTargets`), atomically, only when its content or mode changed.
-/// A target that resolves into git's or the store's own files always fails (see `TargetLocation`).
+/// A target that needs this machine's approval and lacks it is skipped, and one that resolves
+/// into git's or the store's own files always fails (see `TargetApproval`, `TargetLocation`).
 extension Operations {
     public struct TargetResult: Codable, Sendable, Equatable {
         public enum Outcome: String, Codable, Sendable {
@@ -14,7 +15,8 @@ extension Operations {
             case written
             /// The file already held exactly this content and mode: not touched.
             case unchanged
-            /// This identity cannot read the environment (no identity, or not a member).
+            /// This identity cannot read the environment (no identity, or not a member), or the
+            /// target needs this machine's approval (`needsApproval`).
             case skipped
             /// Anything else (a missing secret, an unrepresentable value, a file-system error).
             case failed
@@ -30,12 +32,15 @@ extension Operations {
         public var message: String?
         /// The target's on-change command, for callers that run it when the file was written.
         public var onChange: String?
+        /// Set when the target was skipped for want of this machine's approval: what it asks.
+        public var needsApproval: [String]?
         /// The error behind `failed`/`skipped` (not part of the JSON).
         public var error: AgentError?
 
         enum CodingKeys: String, CodingKey {
             case target, environment, output, outcome, secrets, message
             case onChange = "on_change"
+            case needsApproval = "needs_approval"
         }
     }
 
@@ -54,14 +59,20 @@ extension Operations {
         return try store.snapshot().file(RenderTargets.path)
     }
 
-    /// Renders every configured target once. Per-target problems are reported in the result,
-    /// not thrown; a malformed or missing targets file throws.
-    public func renderAllTargets() throws -> [TargetResult] {
-        guard let config = try renderTargets() else {
+    /// The targets file's bytes and what they say; `not_found` when there is none.
+    func requireTargets() throws -> (bytes: [UInt8], config: RenderTargets) {
+        guard let bytes = try renderTargetsBytes() else {
             throw AgentError(.notFound, "no render targets: \(RenderTargets.path) does not exist",
                              hint: "create it (see README \"Render targets\"), e.g. [target app] / environment = dev / output = .env")
         }
-        let results = try render(config)
+        return (bytes, try RenderTargets.parse(bytes))
+    }
+
+    /// Renders every configured target once. Per-target problems are reported in the result,
+    /// not thrown; a malformed or missing targets file throws.
+    public func renderAllTargets() throws -> [TargetResult] {
+        let (bytes, config) = try requireTargets()
+        let results = try render(config, bytes: bytes)
         try recordRendered(results)
         return results
     }
@@ -78,8 +89,8 @@ extension Operations {
             if recorded.commit != state.commit { try writeState(state) }
             return nil
         }
-        guard let config = try renderTargets() else { return nil }
-        let results = try render(config)
+        guard let bytes = try renderTargetsBytes() else { return nil }
+        let results = try render(RenderTargets.parse(bytes), bytes: bytes)
         try recordRendered(results)
         return results
     }
@@ -112,25 +123,37 @@ extension Operations {
         try FileIO.writeAtomically(statePath, bytes: Array(state.text.utf8), mode: 0o644, sync: false)
     }
 
-    /// Remembers the rendered state unless a target failed (so the next hook retries).
+    /// Remembers the rendered state unless a target failed or waits for approval (so the next
+    /// hook, or `agent watch`'s next cycle, renders it once `agent allow` approved it).
     private func recordRendered(_ results: [TargetResult]) throws {
-        guard !results.contains(where: { $0.outcome == .failed }), let state = try renderState() else { return }
+        guard !results.contains(where: { $0.outcome == .failed || $0.needsApproval != nil }),
+              let state = try renderState() else { return }
         try writeState(state)
     }
 
     // MARK: Rendering
 
-    private func render(_ config: RenderTargets) throws -> [TargetResult] {
-        let surroundings = TargetSurroundings(repository: store.repository)
+    /// Renders `config`, parsed from `bytes`: the approval is checked against those bytes.
+    private func render(_ config: RenderTargets, bytes: [UInt8]) throws -> [TargetResult] {
+        let plan = try self.plan(config, bytes: bytes)
         let snapshot = try store.snapshot()
         var keys: [String: EnvironmentKey] = [:]
-        return config.targets.map { target in
+        return plan.targets.map { planned in
+            let target = planned.target
             var result = TargetResult(target: target.name, environment: target.environment, output: target.output,
-                                      outcome: .failed, secrets: 0, message: nil, onChange: target.onChange, error: nil)
-            let location = surroundings.location(of: target.output)
-            if let refusal = surroundings.refusal(of: location, output: target.output) {
+                                      outcome: .failed, secrets: 0, message: nil, onChange: target.onChange,
+                                      needsApproval: nil, error: nil)
+            if let refusal = planned.refusal {
                 let error = AgentError(.invalidRequest, "target '\(target.name)': \(refusal)",
                                        hint: "choose an output outside .git, the hooks folder and \(StoreFormat.folder)/ in \(RenderTargets.path)")
+                result.message = error.message
+                result.error = error
+                return result
+            }
+            if !planned.reasons.isEmpty && !plan.review.approved {
+                let error = Self.approvalNeeded(planned, changedSinceApproval: plan.hasApproval)
+                result.outcome = .skipped
+                result.needsApproval = planned.reasons.map(\.description)
                 result.message = error.message
                 result.error = error
                 return result
@@ -147,10 +170,10 @@ extension Operations {
                 let rendered = try Self.render(lines, with: key, format: target.format)
                 result.secrets = lines.count
                 // After the key: a target this identity cannot read stays `skipped`, folder or not.
-                guard location.folderExists else {
-                    throw AgentError.internal("cannot write \(target.output): the folder \(FileIO.dirname(location.path)) does not exist")
+                guard planned.location.folderExists else {
+                    throw AgentError.internal("cannot write \(target.output): the folder \(FileIO.dirname(planned.location.path)) does not exist")
                 }
-                result.outcome = try write(rendered, to: location.path, mode: mode_t(target.mode))
+                result.outcome = try write(rendered, to: planned.location.path, mode: mode_t(target.mode))
             } catch let error as AgentError {
                 result.outcome = error.kind == .forbidden ? .skipped : .failed
                 result.message = error.message
