@@ -12,6 +12,9 @@
 /// mode = 0600                  octal file mode (default 0600)
 /// on-change = systemctl reload app   optional: run by `agent watch` after the file changed
 /// ```
+///
+/// Anyone who can push writes this file, so a target that reaches beyond a private file in the
+/// work tree takes effect only with this machine's approval (`TargetApproval`).
 public struct RenderTargets: Sendable, Equatable {
     public static let path = ".envagent/targets"
 
@@ -114,7 +117,11 @@ public struct RenderTargets: Sendable, Equatable {
 
     private static func checkedOutput(_ value: String, _ fail: (String) -> AgentError) throws -> String {
         guard !value.utf8.contains(0) else { throw fail("output contains NUL") }
-        if value.hasPrefix("/") { return value }
+        if value.hasPrefix("/") {
+            let last = value.split(separator: "/", omittingEmptySubsequences: false).last ?? ""
+            guard !last.isEmpty, last != ".", last != ".." else { throw fail("output must name a file") }
+            return value
+        }
         let components = value.split(separator: "/", omittingEmptySubsequences: true)
         guard !components.contains("..") else { throw fail("a relative output must stay inside the working tree (no ..)") }
         let normalized = components.filter { $0 != "." }.joined(separator: "/")

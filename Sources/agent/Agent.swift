@@ -17,7 +17,7 @@ struct Agent: ParsableCommand {
             RenderCommand.self, RunCommand.self, ImportCommand.self, HistoryCommand.self,
             RecipientsCommand.self, RotateCommand.self, VerifyCommand.self, TrustCommand.self, UpgradeCommand.self,
             SyncCommand.self, WatchCommand.self, ResolveCommand.self, SetupMergeCommand.self, MergeDriverCommand.self,
-            HooksCommand.self, HookCommand.self, ScanCommand.self, GCCommand.self,
+            HooksCommand.self, HookCommand.self, AllowCommand.self, ScanCommand.self, GCCommand.self,
             ServeCommand.self, TokensCommand.self,
         ]
     )

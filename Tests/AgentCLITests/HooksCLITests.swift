@@ -225,6 +225,9 @@ import Testing
         try box.write("[target app]\nenvironment = dev\noutput = .env\nmode = 0640\n", to: ".envagent/targets")
         try box.git("add", ".envagent/targets")
         #expect(try git(box, "commit", "-qm", "targets").status == 0)
+        // A mode wider than 0600 waits for this machine's approval.
+        #expect(try box.agent("render", "--targets").status == 4)
+        #expect(try box.agent("allow").status == 0)
         let first = try box.agent("render", "--targets")
         #expect(first.status == 0 && first.stdout.contains("written"), "\(first.stdout)\(first.stderr)")
         #expect(try renderedTargets(box) == "OPENAI_KEY='\(Self.openAIKey)'\nSHORT='1234567'\n")
@@ -258,6 +261,7 @@ import Testing
         let clone = box.root + "/clone"
         #expect(try box.git("clone", "-q", "-b", "feature", box.repo, clone, cwd: box.root).status == 0)
         #expect(try box.agent("hooks", "install", cwd: clone).status == 0)
+        #expect(try box.agent("allow", cwd: clone).status == 0) // an approval belongs to one clone
         #expect(try box.agent("render", "--targets", cwd: clone).status == 0)
         #expect(try box.agent("set", "OPENAI_KEY", stdin: "sk-proj-pulled-from-origin").status == 0)
         let pull = try git(box, "pull", "-q", "--no-rebase", cwd: clone)
@@ -302,10 +306,10 @@ import Testing
         #expect(try fileIdentity(box.repo + "/.env") == before)
 
         // An edited targets file is not vouched for: the full check renders (mode changed).
-        try box.write("[target app]\nenvironment = dev\noutput = .env\nmode = 0640\n", to: ".envagent/targets")
+        try box.write("[target app]\nenvironment = dev\noutput = .env\nmode = 0400\n", to: ".envagent/targets")
         let edited = try hook(start, start)
         #expect(loadsLibgit2(edited) && edited.stderr.contains("EnvAgent: rendered .env"), "\(edited.stderr)")
-        #expect(try FileManager.default.attributesOfItem(atPath: box.repo + "/.env")[.posixPermissions] as? Int == 0o640)
+        #expect(try FileManager.default.attributesOfItem(atPath: box.repo + "/.env")[.posixPermissions] as? Int == 0o400)
         #expect(!loadsLibgit2(try hook(start, start)))
 
         // Another commit with the same store: the full check, silent, then it is remembered.

@@ -248,6 +248,7 @@ final class SilentListener: Sendable {
         #expect(try team.box.git("commit", "-qm", "render targets").status == 0)
         #expect(try team.agent(team.box.repo, "sync").status == 0)
         let server = try team.clone("server")
+        #expect(try team.agent(server, "allow").status == 0) // on-change runs only once approved here
         #expect(try team.agent(server, "render", "--targets").status == 0)
         let target = server + "/app.env"
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "A='value-a-000000'\nB='value-b-111111'\n")
@@ -303,6 +304,7 @@ final class SilentListener: Sendable {
         let targetsFile = server + "/.envagent/targets"
         let targets = try String(contentsOfFile: targetsFile, encoding: .utf8)
         try targets.replacingOccurrences(of: "names = A B", with: "names = A B C").write(toFile: targetsFile, atomically: true, encoding: .utf8)
+        #expect(try team.agent(server, "allow").status == 0) // the edit needs a new approval
         let withC = expected + "C='value-c-222222'\n"
         #expect(waitFor(10) { (try? String(contentsOfFile: target, encoding: .utf8)) == withC })
         #expect(waitFor(5) { (try? String(contentsOfFile: server + "/on-change.log", encoding: .utf8)) == "changed\nchanged\n" })

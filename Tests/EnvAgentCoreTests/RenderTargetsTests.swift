@@ -40,6 +40,8 @@ import Testing
         ("[target a]\noutput = .env\n", 1, "no environment"),
         ("[target a]\nenvironment = dev\noutput = ../.env\n", 3, ".."),
         ("[target a]\nenvironment = dev\noutput = .envagent/x\n", 3, ".envagent"),
+        ("[target a]\nenvironment = dev\noutput = /run/app/\n", 3, "name a file"),
+        ("[target a]\nenvironment = dev\noutput = /run/app/..\n", 3, "name a file"),
         ("[target a]\nenvironment = dev\noutput = .env\ncolour = red\n", 4, "unknown key"),
         ("[target a]\nenvironment = dev\nenvironment = prod\n", 3, "twice"),
         ("[target a]\nenvironment = dev\noutput = .env\n[target b]\nenvironment = prod\noutput = .env\n", 4, "like target 'a'"),

@@ -6,6 +6,8 @@ import Darwin
 
 /// `render --targets` and the post-checkout/merge/rewrite refresh: write every target of
 /// `.envagent/targets` (see `RenderTargets`), atomically, only when its content or mode changed.
+/// A target that needs this machine's approval and lacks it is skipped, and one that resolves
+/// into git's or the store's own files always fails (see `TargetApproval`, `TargetLocation`).
 extension Operations {
     public struct TargetResult: Codable, Sendable, Equatable {
         public enum Outcome: String, Codable, Sendable {
@@ -13,7 +15,8 @@ extension Operations {
             case written
             /// The file already held exactly this content and mode: not touched.
             case unchanged
-            /// This identity cannot read the environment (no identity, or not a member).
+            /// This identity cannot read the environment (no identity, or not a member), or the
+            /// target needs this machine's approval (`needsApproval`).
             case skipped
             /// Anything else (a missing secret, an unrepresentable value, a file-system error).
             case failed
@@ -29,12 +32,15 @@ extension Operations {
         public var message: String?
         /// The target's on-change command, for callers that run it when the file was written.
         public var onChange: String?
+        /// Set when the target was skipped for want of this machine's approval: what it asks.
+        public var needsApproval: [String]?
         /// The error behind `failed`/`skipped` (not part of the JSON).
         public var error: AgentError?
 
         enum CodingKeys: String, CodingKey {
             case target, environment, output, outcome, secrets, message
             case onChange = "on_change"
+            case needsApproval = "needs_approval"
         }
     }
 
@@ -53,14 +59,20 @@ extension Operations {
         return try store.snapshot().file(RenderTargets.path)
     }
 
-    /// Renders every configured target once. Per-target problems are reported in the result,
-    /// not thrown; a malformed or missing targets file throws.
-    public func renderAllTargets() throws -> [TargetResult] {
-        guard let config = try renderTargets() else {
+    /// The targets file's bytes and what they say; `not_found` when there is none.
+    func requireTargets() throws -> (bytes: [UInt8], config: RenderTargets) {
+        guard let bytes = try renderTargetsBytes() else {
             throw AgentError(.notFound, "no render targets: \(RenderTargets.path) does not exist",
                              hint: "create it (see README \"Render targets\"), e.g. [target app] / environment = dev / output = .env")
         }
-        let results = try render(config)
+        return (bytes, try RenderTargets.parse(bytes))
+    }
+
+    /// Renders every configured target once. Per-target problems are reported in the result,
+    /// not thrown; a malformed or missing targets file throws.
+    public func renderAllTargets() throws -> [TargetResult] {
+        let (bytes, config) = try requireTargets()
+        let results = try render(config, bytes: bytes)
         try recordRendered(results)
         return results
     }
@@ -77,8 +89,8 @@ extension Operations {
             if recorded.commit != state.commit { try writeState(state) }
             return nil
         }
-        guard let config = try renderTargets() else { return nil }
-        let results = try render(config)
+        guard let bytes = try renderTargetsBytes() else { return nil }
+        let results = try render(RenderTargets.parse(bytes), bytes: bytes)
         try recordRendered(results)
         return results
     }
@@ -111,20 +123,41 @@ extension Operations {
         try FileIO.writeAtomically(statePath, bytes: Array(state.text.utf8), mode: 0o644, sync: false)
     }
 
-    /// Remembers the rendered state unless a target failed (so the next hook retries).
+    /// Remembers the rendered state unless a target failed or waits for approval (so the next
+    /// hook, or `agent watch`'s next cycle, renders it once `agent allow` approved it).
     private func recordRendered(_ results: [TargetResult]) throws {
-        guard !results.contains(where: { $0.outcome == .failed }), let state = try renderState() else { return }
+        guard !results.contains(where: { $0.outcome == .failed || $0.needsApproval != nil }),
+              let state = try renderState() else { return }
         try writeState(state)
     }
 
     // MARK: Rendering
 
-    private func render(_ config: RenderTargets) throws -> [TargetResult] {
+    /// Renders `config`, parsed from `bytes`: the approval is checked against those bytes.
+    private func render(_ config: RenderTargets, bytes: [UInt8]) throws -> [TargetResult] {
+        let plan = try self.plan(config, bytes: bytes)
         let snapshot = try store.snapshot()
         var keys: [String: EnvironmentKey] = [:]
-        return config.targets.map { target in
+        return plan.targets.map { planned in
+            let target = planned.target
             var result = TargetResult(target: target.name, environment: target.environment, output: target.output,
-                                      outcome: .failed, secrets: 0, message: nil, onChange: target.onChange, error: nil)
+                                      outcome: .failed, secrets: 0, message: nil, onChange: target.onChange,
+                                      needsApproval: nil, error: nil)
+            if let refusal = planned.refusal {
+                let error = AgentError(.invalidRequest, "target '\(target.name)': \(refusal)",
+                                       hint: "choose an output outside .git, the hooks folder and \(StoreFormat.folder)/ in \(RenderTargets.path)")
+                result.message = error.message
+                result.error = error
+                return result
+            }
+            if !planned.reasons.isEmpty && !plan.review.approved {
+                let error = Self.approvalNeeded(planned, changedSinceApproval: plan.hasApproval)
+                result.outcome = .skipped
+                result.needsApproval = planned.reasons.map(\.description)
+                result.message = error.message
+                result.error = error
+                return result
+            }
             do {
                 let key: EnvironmentKey
                 if let cached = keys[target.environment] {
@@ -136,7 +169,11 @@ extension Operations {
                 let lines = try Self.select(target.names, from: snapshot.secrets(target.environment), environment: target.environment)
                 let rendered = try Self.render(lines, with: key, format: target.format)
                 result.secrets = lines.count
-                result.outcome = try write(rendered, to: outputPath(target.output), mode: mode_t(target.mode))
+                // After the key: a target this identity cannot read stays `skipped`, folder or not.
+                guard planned.location.folderExists else {
+                    throw AgentError.internal("cannot write \(target.output): the folder \(FileIO.dirname(planned.location.path)) does not exist")
+                }
+                result.outcome = try write(rendered, to: planned.location.path, mode: mode_t(target.mode))
             } catch let error as AgentError {
                 result.outcome = error.kind == .forbidden ? .skipped : .failed
                 result.message = error.message
@@ -149,29 +186,23 @@ extension Operations {
         }
     }
 
-    /// A configured output as a file-system path: relative ones belong to the working tree
-    /// (the current directory for a bare repository).
-    func outputPath(_ output: String) -> String {
-        if output.hasPrefix("/") { return output }
-        return (store.repository.workdir ?? FileIO.currentDirectory() + "/") + output
-    }
-
-    /// The permission bits of a regular file (not following a symlink), nil otherwise.
-    private static func regularFileMode(_ path: String) -> mode_t? {
-        var st = stat()
-        guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
-        return st.st_mode & 0o7777
-    }
-
-    /// Writes atomically unless the file already holds these bytes with this mode.
+    /// Writes atomically unless the file already holds these bytes with this mode. `path` is
+    /// the resolved location (its folder real), so the temp file and the rename stay in that
+    /// folder; a symlink at `path` is replaced, never followed.
     private func write(_ rendered: SecretBytes, to path: String, mode: mode_t) throws -> TargetResult.Outcome {
-        if let currentMode = Self.regularFileMode(path) {
-            var existing = try FileIO.read(path)
-            defer { Crypto.wipe(&existing) }
-            if Crypto.equal(existing, rendered.bytes) {
-                if currentMode == mode { return .unchanged }
-                guard chmod(path, mode) == 0 else { throw AgentError.internal("cannot set the mode of \(path): \(FileIO.errnoMessage())") }
-                return .written
+        // O_NOFOLLOW: the comparison and a mode fix act on this very regular file, not a link's target.
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        if fd >= 0 {
+            defer { close(fd) }
+            var st = stat()
+            if fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size == rendered.count,
+               var existing = try? FileIO.readAll(fd: fd) {
+                defer { Crypto.wipe(&existing) }
+                if Crypto.equal(existing, rendered.bytes) {
+                    if st.st_mode & 0o7777 == mode { return .unchanged }
+                    guard fchmod(fd, mode) == 0 else { throw AgentError.internal("cannot set the mode of \(path): \(FileIO.errnoMessage())") }
+                    return .written
+                }
             }
         }
         try rendered.withUnsafeBytes { try FileIO.writeAtomically(path, bytes: $0, mode: mode) }

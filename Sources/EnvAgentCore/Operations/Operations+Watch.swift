@@ -3,7 +3,8 @@ import Glibc
 #endif
 
 /// `agent watch`: a long-running loop that syncs every interval and keeps the configured render
-/// targets current, running each target's on-change command after its file was rewritten.
+/// targets current, running each target's on-change command after its file was rewritten (only
+/// for a targets file this machine approved, see `TargetApproval`).
 extension Operations {
     public enum WatchEvent: Sendable {
         case synced(SyncResult)
@@ -15,10 +16,10 @@ extension Operations {
     }
 
     /// Runs until SIGTERM or SIGINT, which are honoured between cycles (a sync in progress
-    /// finishes first). SIGHUP re-reads the targets file and renders every target again. A failing remote or a
-    /// bad commit never removes a rendered file (targets are only ever replaced atomically by a
-    /// complete rendering); the loop logs the error and retries with exponential backoff up to
-    /// ten times the interval.
+    /// finishes first). SIGHUP re-reads the targets file (and its approval) and renders every
+    /// target again. A failing remote or a bad commit never removes a rendered file (targets
+    /// are only ever replaced atomically by a complete rendering); the loop logs the error and
+    /// retries with exponential backoff up to ten times the interval.
     public func watch(interval: Int, remote: String, options: TransferOptions, pullOnly: Bool,
                       events: (WatchEvent) -> Void) throws {
         var signals = sigset_t()
@@ -37,6 +38,8 @@ extension Operations {
                 forceRender = false
                 if let rendered, !rendered.isEmpty {
                     events(.rendered(rendered))
+                    // A target with an on-change command is written only once this machine
+                    // approved the targets file, so an unapproved command never gets here.
                     for target in rendered where target.outcome == .written {
                         if let command = target.onChange {
                             events(.onChange(target: target.target, command: command, status: Self.runShell(command)))

@@ -8,7 +8,11 @@ struct RenderCommand: AgentCommand {
         commandName: "render",
         abstract: "Print the decrypted .env for the named secrets (all when none are named).",
         discussion: """
-            With -o the file is written atomically with mode 0600. With --targets, every target of             .envagent/targets is written (atomically, with its mode) unless it already holds exactly             that content; a target your identity cannot read is skipped.
+            With -o the file is written atomically with mode 0600. With --targets, every target of \
+            .envagent/targets is written (atomically, with its mode) unless it already holds exactly \
+            that content; a target your identity cannot read is skipped, and so is one that needs this \
+            machine's approval (an output outside the work tree, a mode wider than 0600, an on-change \
+            command) until `agent allow`. Outputs inside .git or .envagent always fail.
             """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Secret names.") var names: [String] = []
@@ -46,6 +50,11 @@ struct RenderCommand: AgentCommand {
                 }
                 Console.out("\(result.outcome.rawValue.padding(to: 9)) \(result.output)  (target \(result.target), \(result.environment)): \(detail)")
             }
+        }
+        let waiting = results.filter { $0.needsApproval != nil }
+        // When every target was skipped, the error below says it.
+        if !waiting.isEmpty && !global.json && !results.allSatisfy({ $0.outcome == .skipped }) {
+            Console.err("warning: \(waiting.count) target\(waiting.count == 1 ? "" : "s") not rendered until this machine approves them: review .envagent/targets, then run `agent allow`")
         }
         if let failure = results.first(where: { $0.outcome == .failed })?.error {
             throw failure
