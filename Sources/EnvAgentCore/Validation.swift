@@ -8,10 +8,13 @@ public enum Validation {
     }
 
     /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
-    /// (Both checks walk the UTF-8 view in place: they run for every line of an import.)
-    public static func isValidName(_ name: String) -> Bool {
+    /// (Both checks walk the UTF-8 bytes in place: they run for every line of an import, and
+    /// of every read.)
+    public static func isValidName(_ name: String) -> Bool { isValidName(utf8: name.utf8) }
+
+    static func isValidName(utf8 bytes: some Sequence<UInt8>) -> Bool {
         var count = 0
-        for byte in name.utf8 {
+        for byte in bytes {
             guard count < maxNameLength, isNameStart(byte) || (count > 0 && (byte == 0x2E || byte == 0x2D)) else { return false }
             count += 1
         }
@@ -19,9 +22,11 @@ public enum Validation {
     }
 
     /// `[A-Za-z_][A-Za-z0-9_]*`
-    public static func isValidEnvVar(_ name: String) -> Bool {
+    public static func isValidEnvVar(_ name: String) -> Bool { isValidEnvVar(utf8: name.utf8) }
+
+    static func isValidEnvVar(utf8 bytes: some Sequence<UInt8>) -> Bool {
         var count = 0
-        for byte in name.utf8 {
+        for byte in bytes {
             guard count < maxNameLength, isNameStart(byte), count > 0 || !(byte >= 0x30 && byte <= 0x39) else { return false }
             count += 1
         }

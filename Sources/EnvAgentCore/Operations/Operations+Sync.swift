@@ -201,7 +201,7 @@ extension Operations {
     private func changedNames(from old: StoreSnapshot, to new: StoreSnapshot) throws -> Set<String> {
         var names = Set<String>()
         for environment in Set(try old.environments() + new.environments()) {
-            let before = try old.secrets(environment), after = try new.secrets(environment)
+            let before = try old.uncheckedSecrets(environment), after = try new.uncheckedSecrets(environment)
             let all = Set(before.lines.map(\.name) + after.lines.map(\.name))
             for name in all where before.line(named: name) != after.line(named: name) { names.insert("\(environment)/\(name)") }
         }

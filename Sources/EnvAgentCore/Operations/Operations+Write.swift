@@ -225,8 +225,11 @@ extension Operations {
         try Validation.name(name)
         try store.apply { snapshot in
             _ = try environmentKey(environment, in: snapshot)
-            var secrets = try snapshot.secrets(environment)
-            guard secrets.remove(named: name) != nil else { throw Self.noSecret(name, environment) }
+            // Unchecked: deleting is how a line that breaks the read rules is removed.
+            var secrets = try snapshot.uncheckedSecrets(environment)
+            var removed = 0
+            while secrets.remove(named: name) != nil { removed += 1 } // a NAME on two lines loses both
+            guard removed > 0 else { throw Self.noSecret(name, environment) }
             return StoreChange(files: [StoreFormat.secretsPath(environment): secrets.serialized()],
                                message: commitMessage("delete \(name) (\(environment))"))
         }
