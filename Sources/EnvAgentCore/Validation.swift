@@ -100,3 +100,18 @@ public enum Validation {
         }
     }
 }
+
+extension Validation {
+    /// Mapping a value to a variable of `ExecutionEnvVars` is refused for a write-only writer
+    /// (anyone who can push), and for a member unless `allowed` (an explicit flag).
+    public static func executionEnvVar(_ envVar: String, writeOnly: Bool, allowed: Bool) throws {
+        guard let effect = ExecutionEnvVars.effect(of: envVar), writeOnly || !allowed else { return }
+        if writeOnly {
+            throw AgentError.validation("env_var", "\(envVar) changes \(effect), so a value written without membership (write-only) may not set it",
+                                        type: "restricted_env_var", hint: "ask a member of the environment to set it")
+        }
+        throw AgentError.validation("env_var", "\(envVar) changes \(effect); a secret is mapped to it only explicitly",
+                                    type: "restricted_env_var",
+                                    hint: "if this secret is meant to set \(envVar), pass --allow-exec-env-var (API: \"allow_exec_env_var\": true)")
+    }
+}

@@ -451,7 +451,10 @@ components:
       description: |
         A new secret. `env_var` (the variable name used by dotenv rendering) defaults to
         `name`, so it is required when `name` is not a valid variable name. Env vars are unique
-        within an environment (422 `duplicate_env_var`).
+        within an environment (422 `duplicate_env_var`). An env var that changes what a process
+        runs or loads (`PATH`, `LD_*`, `NODE_OPTIONS`, … — README "Validation") is refused
+        (422 `restricted_env_var`) unless `allow_exec_env_var` is true and the server's identity
+        is a member of the environment; a write-only writer can never map a value to one.
       required: [name, value]
       additionalProperties: false
       properties:
@@ -461,6 +464,11 @@ components:
           $ref: "#/components/schemas/Value"
         env_var:
           $ref: "#/components/schemas/EnvVar"
+        allow_exec_env_var:
+          description: |
+            A member's explicit consent to map the secret to an env var that changes what a
+            process runs or loads. Default false.
+          type: boolean
       anyOf:
         - required: [env_var]
         - properties:

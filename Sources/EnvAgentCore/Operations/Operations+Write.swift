@@ -15,11 +15,15 @@ extension Operations {
         public var name: String
         public var envVar: String?
         public var value: SecretBytes
+        /// A member's explicit consent to map the secret to a variable of `ExecutionEnvVars`
+        /// (never enough for a write-only writer).
+        public var allowsExecutionEnvVar: Bool
 
-        public init(name: String, envVar: String? = nil, value: SecretBytes) {
+        public init(name: String, envVar: String? = nil, value: SecretBytes, allowsExecutionEnvVar: Bool = false) {
             self.name = name
             self.envVar = envVar
             self.value = value
+            self.allowsExecutionEnvVar = allowsExecutionEnvVar
         }
     }
 
@@ -45,13 +49,16 @@ extension Operations {
     }
 
     /// Creates or updates every assignment of a `.env` file in one commit.
-    public func importDotEnv(_ bytes: [UInt8], environment: String) throws -> ImportResult {
+    /// `allowingExecutionEnvVars` is a member's consent for keys of `ExecutionEnvVars`.
+    public func importDotEnv(_ bytes: [UInt8], environment: String, allowingExecutionEnvVars: Bool = false) throws -> ImportResult {
         let assignments = try DotEnv.parse(bytes)
         guard !assignments.isEmpty else {
             throw AgentError(.invalidRequest, "the file holds no KEY=value lines")
         }
         var created: [String] = [], updated: [String] = [], unchanged: [String] = []
-        let requests = assignments.map { WriteRequest(name: $0.key, envVar: $0.key, value: $0.value) }
+        let requests = assignments.map {
+            WriteRequest(name: $0.key, envVar: $0.key, value: $0.value, allowsExecutionEnvVar: allowingExecutionEnvVars)
+        }
         var existedBefore: Set<String> = []
         var commit: ObjectID?
         var sealed = false
@@ -128,6 +135,9 @@ extension Operations {
                 default: break
                 }
                 let envVar = try request.envVar ?? old?.envVar ?? Validation.resolveEnvVar(name: request.name, explicit: nil)
+                if access.isWriteOnly || envVar != old?.envVar {
+                    try Validation.executionEnvVar(envVar, writeOnly: access.isWriteOnly, allowed: request.allowsExecutionEnvVar)
+                }
                 if let owner = ownerOfEnvVar[envVar], owner != request.name {
                     throw AgentError.validation("env_var", "\(envVar) is already the env var of secret '\(owner)' in environment '\(environment)'",
                                                 type: "duplicate_env_var", hint: "pick another with --env-var")
