@@ -189,10 +189,11 @@ extension Operations {
                 return "\(masked)\(who)"
             }
             let text = "ours \(describe(conflict.ours, snapshots[1], ours)); theirs \(describe(conflict.theirs, snapshots[2], theirs))"
-            lines.append("  \(environment)/\(conflict.name): \(text)")
-            details.append(.init(loc: [environment, conflict.name], msg: "changed on both sides: \(text)", type: "merge_conflict"))
+            let reason = conflict.envVarClash ?? "changed on both sides"
+            lines.append("  \(environment)/\(conflict.name): \(conflict.envVarClash.map { "\($0): " } ?? "")\(text)")
+            details.append(.init(loc: [environment, conflict.name], msg: "\(reason): \(text)", type: "merge_conflict"))
         }
-        return AgentError(.mergeConflict, "sync stopped: \(conflicts.count) secret\(conflicts.count == 1 ? "" : "s") changed differently here and on \(remote); nothing was pushed\n" + lines.joined(separator: "\n"),
+        return AgentError(.mergeConflict, "sync stopped: \(conflicts.count) conflicting secret\(conflicts.count == 1 ? "" : "s") here and on \(remote); nothing was pushed\n" + lines.joined(separator: "\n"),
                           details: details,
                           hint: "for each: `agent resolve NAME --env ENV --ours` (or --theirs, or a new value on stdin), then `agent sync`")
     }
