@@ -206,7 +206,10 @@ struct EnvironmentMerge {
                              hint: "a member of both versions must run the sync")
         }
         let value = try own.open(line)
+        let sealed = line.valueKind == .sealed
+            ? try resultKey.publicKey.seal(value, name: line.name) // still marked as written without membership
+            : try resultKey.seal(value, name: line.name)
         return SecretLine(name: line.name, envVar: line.envVar, createdAt: line.createdAt, updatedAt: line.updatedAt,
-                          sealedValue: try resultKey.seal(value, name: line.name))
+                          sealedValue: sealed)
     }
 }

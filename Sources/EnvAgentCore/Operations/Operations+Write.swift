@@ -76,8 +76,8 @@ extension Operations {
     /// Writes `requests` into `environment` as one commit.
     ///
     /// A member seals with the environment key; a value equal to the stored one keeps its old
-    /// ciphertext, and sealed values written by write-only writers are converted to the fast
-    /// symmetric form on the way. Anyone else (no identity, or not a recipient) writes
+    /// ciphertext, and the other secrets' lines stay as they are (write-only values too: only
+    /// `adopt` makes them members' values). Anyone else (no identity, or not a recipient) writes
     /// write-only, sealing each value to the environment's public key. An environment that does
     /// not exist yet is created with the writer as its first recipient.
     func write(_ requests: [WriteRequest], mode: WriteMode, environment: String,
@@ -120,7 +120,7 @@ extension Operations {
             // Until unchanged values are dropped below, `toSeal[i]` is request i.
             var olds: [SecretLine?] = []
             olds.reserveCapacity(requests.count)
-            var toSeal: [(line: SecretsFile.PendingLine, request: Int?)] = []
+            var toSeal: [(line: SecretsFile.PendingLine, request: Int)] = []
             toSeal.reserveCapacity(requests.count)
             for (index, request) in requests.enumerated() {
                 let old = secrets.line(named: request.name)
@@ -161,12 +161,11 @@ extension Operations {
                     }
                     var unchanged = [Bool](repeating: false, count: requests.count)
                     for (index, isSame) in zip(candidates, same) { unchanged[index] = isSame }
-                    toSeal.removeAll { unchanged[$0.request!] }
+                    toSeal.removeAll { unchanged[$0.request] }
                 }
             }
             let changedNames = toSeal.map(\.line.name)
             reportExisting(existing)
-            var converted = 0
             if case .member(let key) = access {
                 // Keep the recipients file's public key in step with the key (older stores
                 // lack it; a hand edit may have changed it).
@@ -174,16 +173,6 @@ extension Operations {
                     var updated = recipientsFile
                     updated.publicKey = key.publicKey.key
                     files[StoreFormat.recipientsPath(environment)] = updated.serialized()
-                }
-                // Convert write-only values to the symmetric form (a bad one stays for `verify`).
-                let written = Set(changedNames)
-                for line in secrets.lines where line.valueKind == .sealed && !written.contains(line.name) {
-                    guard let value = try? key.open(line) else { continue }
-                    toSeal.append((SecretsFile.PendingLine(name: line.name, envVar: line.envVar, createdAt: line.createdAt,
-                                                           updatedAt: line.updatedAt, value: value,
-                                                           sealedValueLength: access.sealedLength(valueLength: value.count)),
-                                   nil))
-                    converted += 1
                 }
             }
             let writeOnly = access.isWriteOnly
@@ -195,7 +184,7 @@ extension Operations {
             // Sealed while the blob is written; the results are known once it is.
             let streamed = secrets.streamed(with: toSeal.map(\.line), seal: { try access.seal($0, name: $1) }) { sealedLines in
                 var lineOf = [SecretLine?](repeating: nil, count: requests.count)
-                for (item, line) in zip(toSeal, sealedLines) { if let request = item.request { lineOf[request] = line } }
+                for (item, line) in zip(toSeal, sealedLines) { lineOf[item.request] = line }
                 results = requests.indices.map { index in lineOf[index].map { ($0, true) } ?? (olds[index]!, false) }
             }
             var summary: String
@@ -204,13 +193,12 @@ extension Operations {
             } else if requests.count == 1, !changedNames.isEmpty {
                 summary = "\(existing.isEmpty ? "create" : "update") \(requests[0].name) (\(environment))"
             } else if changedNames.isEmpty {
-                summary = "convert write-only values (\(environment))"
+                summary = "set the public key (\(environment))"
             } else {
                 summary = "import \(changedNames.count) secret\(changedNames.count == 1 ? "" : "s") (\(environment))"
                     + (changedNames.count <= 5 ? ": " + changedNames.joined(separator: ", ") : "")
             }
             if writeOnly { summary += " [write-only]" }
-            if converted > 0 { summary += " [\(converted) write-only value\(converted == 1 ? "" : "s") converted]" }
             return StoreChange(files: files, streamedFiles: [StoreFormat.secretsPath(environment): streamed],
                                message: commitMessage(summary))
         }
