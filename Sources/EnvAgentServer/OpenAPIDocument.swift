@@ -490,7 +490,7 @@ components:
     SecretMetadata:
       type: object
       description: Secret metadata (never includes the actual value).
-      required: [name, env_var, environment, masked_value, created_at, updated_at]
+      required: [name, env_var, environment, masked_value, created_at, updated_at, write_only]
       properties:
         name:
           $ref: "#/components/schemas/Name"
@@ -508,6 +508,11 @@ components:
         updated_at:
           type: string
           format: date-time
+        write_only:
+          description: |
+            The value was last written without membership (sealed to the environment's public
+            key by anyone who can push) and no member has adopted it (`agent adopt`).
+          type: boolean
     EnvironmentSummary:
       type: object
       required: [name, secret_count]

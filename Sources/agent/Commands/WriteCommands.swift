@@ -104,8 +104,12 @@ enum MetadataPrinter {
         if json {
             try? Console.json(metadata)
         } else {
-            Console.table(["NAME", "ENV_VAR", "ENV", "VALUE", "CREATED", "UPDATED"],
-                          [[metadata.name, metadata.envVar, metadata.environment, metadata.maskedValue, metadata.createdAt, metadata.updatedAt]])
+            Console.table(["NAME", "ENV_VAR", "ENV", "VALUE", "CREATED", "UPDATED", "WRITTEN BY"],
+                          [[metadata.name, metadata.envVar, metadata.environment, metadata.maskedValue, metadata.createdAt,
+                            metadata.updatedAt, writer(metadata)]])
         }
     }
+
+    /// The text listings' mark of a value written without membership.
+    static func writer(_ metadata: SecretMetadata) -> String { metadata.writeOnly ? "write-only" : "member" }
 }
