@@ -52,6 +52,7 @@ extension Operations {
             for line in secrets.lines {
                 check.values += 1
                 if line.valueKind == .sealed { check.writeOnlyValues += 1 }
+                guard line.isWellFormed else { continue } // listed above as a `bad_line`
                 do {
                     _ = try key.open(line)
                 } catch let error as AgentError {

@@ -1,9 +1,10 @@
 /// The rules a secrets file must pass to be read. Anyone who can push writes this file, so no
-/// line is trusted to be one agent wrote: its NAME and ENV_VAR must pass the write rules (an
-/// ENV_VAR reaches `render --format sh`, made for `eval`, as it is), no NAME or ENV_VAR may
-/// appear on two lines, and a write-only value may not set a variable of `ExecutionEnvVars`.
-/// Reads refuse a file that breaks any of them (`internal_error` naming each line); `verify`
-/// lists them. A value that does not open is another matter: it fails alone (`bad_ciphertext`).
+/// line is trusted to be one agent wrote: it must have five fields, its NAME and ENV_VAR must
+/// pass the write rules (an ENV_VAR reaches `render --format sh`, made for `eval`, as it is),
+/// no NAME or ENV_VAR may appear on two lines, and a write-only value may not set a variable of
+/// `ExecutionEnvVars`. Reads refuse a file that breaks any of them (`internal_error` naming
+/// each line); `verify` lists them. A value that does not open is another matter: it fails
+/// alone (`bad_ciphertext`).
 extension SecretsFile {
     /// One broken rule: the secret (its line's NAME, made printable), what is wrong with it,
     /// and a machine type (`bad_line`, `duplicate_name`, `duplicate_env_var`, `restricted_env_var`).
@@ -31,12 +32,13 @@ extension SecretsFile {
         return self
     }
 
-    /// Whether `line` passes the rules of a single line (its NAME, its ENV_VAR, a write-only
-    /// value's ENV_VAR), without building messages: the streaming render checks every line.
+    /// Whether `line` passes the rules of a single line (five fields, its NAME, its ENV_VAR, a
+    /// write-only value's ENV_VAR), without building messages: the streaming render checks
+    /// every line.
     static func isSound(_ line: SecretLine) -> Bool {
-        guard Validation.isValidName(line.name) else { return false }
-        guard line.isWellFormed else { return true } // opening it reports the line (`bad_ciphertext`)
-        guard Validation.isValidEnvVar(utf8: line.envVarBytes) else { return false }
+        guard line.isWellFormed, Validation.isValidName(line.name), Validation.isValidEnvVar(utf8: line.envVarBytes) else {
+            return false
+        }
         return line.valueKind != .sealed || !ExecutionEnvVars.contains(line.envVar)
     }
 
@@ -46,6 +48,10 @@ extension SecretsFile {
         let name = shown(line.name)
         guard Validation.isValidName(line.name) else {
             return [Problem(name: name, message: "has a name that breaks the NAME rule ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})", type: "bad_line")]
+        }
+        guard line.isWellFormed else {
+            // An ENV_VAR with a space in it makes a line of more fields.
+            return [Problem(name: name, message: "has a line without five fields (NAME ENV_VAR CREATED UPDATED VALUE)", type: "bad_line")]
         }
         let envVar = line.envVar
         guard Validation.isValidEnvVar(envVar) else {
