@@ -14,13 +14,23 @@ extension SecretsFile {
         public let type: String
     }
 
-    /// Every broken rule, in file order.
+    /// Every broken rule, in file order (runs on every read: one pass, one set).
     public var problems: [Problem] {
-        var uniqueness = UniquenessCheck()
         var found: [Problem] = []
+        var envVars = Set<String>(minimumCapacity: lines.count)
+        var previous: String?
         for line in lines {
             found += Self.problems(of: line)
-            if let duplicate = uniqueness.add(line) { found.append(duplicate) }
+            if line.name == previous { // sorted by name, so a NAME twice is on adjacent lines
+                found.append(Problem(name: Self.shown(line.name), message: "appears on more than one line", type: "duplicate_name"))
+            }
+            previous = line.name
+            guard line.isWellFormed, Validation.isValidEnvVar(utf8: line.envVarBytes) else { continue }
+            let envVar = line.envVar
+            if !envVars.insert(envVar).inserted, let owner = lines.first(where: { $0.envVar == envVar && $0.name != line.name }) {
+                found.append(Problem(name: Self.shown(line.name), message: "maps to env var \(envVar), as secret '\(Self.shown(owner.name))' does",
+                                     type: "duplicate_env_var"))
+            }
         }
         return found
     }
@@ -61,26 +71,6 @@ extension SecretsFile {
         let effect = ExecutionEnvVars.effect(of: envVar) ?? ""
         return [Problem(name: name, message: "is a write-only value mapped to \(envVar), which changes \(effect): only members may set it",
                         type: "restricted_env_var")]
-    }
-
-    /// Finds a NAME or ENV_VAR already seen on an earlier line.
-    struct UniquenessCheck {
-        private var names: Set<String> = []
-        private var owners: [String: String] = [:]
-
-        mutating func add(_ line: SecretLine) -> Problem? {
-            guard names.insert(line.name).inserted else {
-                return Problem(name: shown(line.name), message: "appears on more than one line", type: "duplicate_name")
-            }
-            guard line.isWellFormed, Validation.isValidEnvVar(utf8: line.envVarBytes) else { return nil }
-            let envVar = line.envVar
-            if let owner = owners[envVar] {
-                return Problem(name: shown(line.name), message: "maps to env var \(envVar), as secret '\(shown(owner))' does",
-                               type: "duplicate_env_var")
-            }
-            owners[envVar] = line.name
-            return nil
-        }
     }
 
     /// `internal_error` naming the first problem in its message and each in `errors`.
