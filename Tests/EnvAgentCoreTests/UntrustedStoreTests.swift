@@ -97,6 +97,7 @@ import Testing
         for envVar in ["X=$(touch${IFS}/tmp/pwned);Y", "X=$(touch /tmp/pwned);Y", "1B", "B-C", ""] {
             try setField(1, of: "B", to: envVar)
             try expectEveryReadRefuses("B", type: "bad_line")
+            #expect(try asAlice.environments().map(\.secretCount) == [2]) // only counted
             let problems = try asAlice.verify(.one("dev"))[0].problems
             #expect(problems.map(\.type) == ["bad_line"] && problems.map(\.name) == ["B"], "\(envVar)")
             #expect(problems.first?.commit == (try head)?.hex)
