@@ -7,7 +7,7 @@ public enum MergeDecision: String, Codable, Sendable { case ours, theirs }
 /// - A secret changed on one side only takes that side; added or deleted on one side is applied.
 /// - Changed on both sides to ciphertexts of the same plaintext (and env var) is not a conflict
 ///   (decrypted to compare when the identity can open both sides).
-/// - A re-encryption without a value change (a rotation, a write-only value converted) counts as
+/// - A re-encryption without a value change (a rotation, an adoption) counts as
 ///   unchanged, so a rotation on one side and a new value on the other merge to the new value.
 /// - Recipients changed on one side take that side; changed on both sides, the member sets are
 ///   merged (a removal on either side wins) and, unless both sides still share one key and
