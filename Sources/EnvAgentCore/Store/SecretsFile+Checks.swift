@@ -86,6 +86,6 @@ extension SecretsFile {
     /// A NAME read from the file, fit for a message: printable ASCII, at most 128 characters.
     static func shown(_ name: String) -> String {
         guard !Validation.isValidName(name) else { return name }
-        return String(String(decoding: name.utf8.prefix(128).map { $0 >= 0x20 && $0 < 0x7F ? $0 : UInt8(ascii: "?") }, as: UTF8.self))
+        return String(decoding: name.utf8.prefix(128).map { $0 >= 0x20 && $0 < 0x7F ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
     }
 }
