@@ -7,13 +7,15 @@ public enum MergeDecision: String, Codable, Sendable { case ours, theirs }
 /// - A secret changed on one side only takes that side; added or deleted on one side is applied.
 /// - Changed on both sides to ciphertexts of the same plaintext (and env var) is not a conflict
 ///   (decrypted to compare when the identity can open both sides).
-/// - A re-encryption without a value change (a rotation, a write-only value converted) counts as
+/// - A re-encryption without a value change (a rotation, an adoption) counts as
 ///   unchanged, so a rotation on one side and a new value on the other merge to the new value.
 /// - Recipients changed on one side take that side; changed on both sides, the member sets are
 ///   merged (a removal on either side wins) and, unless both sides still share one key and
 ///   nobody was removed, a fresh key is generated for the merged set.
 /// - Every value of the result is sealed under the result's key (re-encrypted when it came from
-///   a side with another key).
+///   a side with another key; a write-only value stays one, sealed to the result's public key).
+/// - Two secrets of the result mapped to one env var (each side mapped it to another name) are
+///   a conflict of both; a result line that breaks a read rule (`SecretsFile.problems`) is an error.
 /// Anything else is a conflict, never resolved silently, unless `decisions` names a side.
 struct EnvironmentMerge {
     /// An environment's two files at one commit (nil when absent).
@@ -30,6 +32,8 @@ struct EnvironmentMerge {
         var name: String
         var ours: SecretLine?
         var theirs: SecretLine?
+        /// Why, when it is not a change on both sides: the env var the result would give two secrets.
+        var envVarClash: String?
     }
 
     let environment: String
@@ -90,13 +94,13 @@ struct EnvironmentMerge {
             let chosen: (line: SecretLine?, side: Side)
             let oursChanged = changed(o, .ours, from: b), theirsChanged = changed(t, .theirs, from: b)
             switch (oursChanged, theirsChanged) {
+            case _ where decisions[name] != nil: // also an env var clash of a secret changed on one side
+                chosen = decisions[name] == .ours ? (o, .ours) : (t, .theirs)
             case (false, false): chosen = (o, .ours)
             case (true, false): chosen = (o, .ours)
             case (false, true): chosen = (t, .theirs)
             case (true, true):
-                if let decision = decisions[name] {
-                    chosen = decision == .ours ? (o, .ours) : (t, .theirs)
-                } else if o == nil && t == nil {
+                if o == nil && t == nil {
                     chosen = (nil, .ours)
                 } else if let o, let t, o.envVar == t.envVar, equivalent(o, .ours, t, .theirs) {
                     chosen = t.updatedAt > o.updatedAt ? (t, .theirs) : (o, .ours)
@@ -108,8 +112,35 @@ struct EnvironmentMerge {
             guard let line = chosen.line else { continue }
             lines.append(try reencrypted(line, from: chosen.side, to: resultKey, resultSide: resultSide))
         }
+        conflicts += try envVarClashes(in: lines, parsed)
         guard conflicts.isEmpty else { return .conflicts(conflicts) }
-        return .merged(Files(recipients: recipients, secrets: SecretsFile(lines: lines).serialized()))
+        let result = SecretsFile(lines: lines)
+        let problems = result.problems
+        guard problems.isEmpty else { throw SecretsFile.unreadable(problems, environment: environment) }
+        return .merged(Files(recipients: recipients, secrets: result.serialized()))
+    }
+
+    /// The secrets of `lines` that share an env var with another, as conflicts (each side's
+    /// line from `parsed`), so `resolve` can keep one side of each. A clash between secrets
+    /// that all have decisions is an error: those decisions must change.
+    private func envVarClashes(in lines: [SecretLine], _ parsed: [Side: SecretsFile]) throws -> [Conflict] {
+        var owners: [String: [String]] = [:]
+        for line in lines where line.isWellFormed { owners[line.envVar, default: []].append(line.name) }
+        var conflicts: [Conflict] = []
+        for (envVar, names) in owners.sorted(by: { $0.key < $1.key }) where names.count > 1 {
+            let undecided = names.filter { decisions[$0] == nil }
+            guard !undecided.isEmpty else {
+                throw AgentError(.mergeConflict, "the decisions for \(names.map { "'\($0)'" }.joined(separator: " and ")) in environment '\(environment)' keep all of them mapped to env var \(envVar)",
+                                 details: names.map { .init(loc: [environment, $0], msg: "env var \(envVar) twice", type: "merge_conflict") },
+                                 hint: "keep one: `agent resolve NAME --env \(environment) --ours` (or --theirs) for the side without it")
+            }
+            for name in undecided {
+                let others = names.filter { $0 != name }.map { "'\($0)'" }.joined(separator: ", ")
+                conflicts.append(Conflict(name: name, ours: parsed[.ours]!.line(named: name), theirs: parsed[.theirs]!.line(named: name),
+                                          envVarClash: "maps env var \(envVar), as \(others) does in the merged result"))
+            }
+        }
+        return conflicts
     }
 
     /// The merged recipients file, its key (nil when this identity cannot open it), and the side
@@ -191,7 +222,10 @@ struct EnvironmentMerge {
                              hint: "a member of both versions must run the sync")
         }
         let value = try own.open(line)
+        let sealed = line.valueKind == .sealed
+            ? try resultKey.publicKey.seal(value, name: line.name, envVar: line.envVar) // still marked as written without membership
+            : try resultKey.seal(value, name: line.name, envVar: line.envVar)
         return SecretLine(name: line.name, envVar: line.envVar, createdAt: line.createdAt, updatedAt: line.updatedAt,
-                          sealedValue: try resultKey.seal(value, name: line.name, envVar: line.envVar))
+                          sealedValue: sealed)
     }
 }

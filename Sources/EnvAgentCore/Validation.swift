@@ -8,10 +8,13 @@ public enum Validation {
     }
 
     /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
-    /// (Both checks walk the UTF-8 view in place: they run for every line of an import.)
-    public static func isValidName(_ name: String) -> Bool {
+    /// (Both checks walk the UTF-8 bytes in place: they run for every line of an import, and
+    /// of every read.)
+    public static func isValidName(_ name: String) -> Bool { isValidName(utf8: name.utf8) }
+
+    static func isValidName(utf8 bytes: some Sequence<UInt8>) -> Bool {
         var count = 0
-        for byte in name.utf8 {
+        for byte in bytes {
             guard count < maxNameLength, isNameStart(byte) || (count > 0 && (byte == 0x2E || byte == 0x2D)) else { return false }
             count += 1
         }
@@ -19,9 +22,11 @@ public enum Validation {
     }
 
     /// `[A-Za-z_][A-Za-z0-9_]*`
-    public static func isValidEnvVar(_ name: String) -> Bool {
+    public static func isValidEnvVar(_ name: String) -> Bool { isValidEnvVar(utf8: name.utf8) }
+
+    static func isValidEnvVar(utf8 bytes: some Sequence<UInt8>) -> Bool {
         var count = 0
-        for byte in name.utf8 {
+        for byte in bytes {
             guard count < maxNameLength, isNameStart(byte), count > 0 || !(byte >= 0x30 && byte <= 0x39) else { return false }
             count += 1
         }
@@ -93,5 +98,20 @@ public enum Validation {
                 throw AgentError.validation("value", "the value is not valid UTF-8", type: "string_type")
             }
         }
+    }
+}
+
+extension Validation {
+    /// Mapping a value to a variable of `ExecutionEnvVars` is refused for a write-only writer
+    /// (anyone who can push), and for a member unless `allowed` (an explicit flag).
+    public static func executionEnvVar(_ envVar: String, writeOnly: Bool, allowed: Bool) throws {
+        guard let effect = ExecutionEnvVars.effect(of: envVar), writeOnly || !allowed else { return }
+        if writeOnly {
+            throw AgentError.validation("env_var", "\(envVar) changes \(effect), so a value written without membership (write-only) may not set it",
+                                        type: "restricted_env_var", hint: "ask a member of the environment to set it")
+        }
+        throw AgentError.validation("env_var", "\(envVar) changes \(effect); a secret is mapped to it only explicitly",
+                                    type: "restricted_env_var",
+                                    hint: "if this secret is meant to set \(envVar), pass --allow-exec-env-var (API: \"allow_exec_env_var\": true)")
     }
 }

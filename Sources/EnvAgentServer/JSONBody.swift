@@ -48,10 +48,16 @@ struct JSONBody {
         return JSONBody(fields: fields)
     }
 
-    /// The string fields `required` and `optional`; every missing, mistyped or unknown field is
-    /// one entry of a single `validation_error`.
-    func strings(required: [String], optional: [String] = []) throws -> [String: String] {
-        var out: [String: String] = [:]
+    /// The decoded fields of a body.
+    struct Fields {
+        var strings: [String: String] = [:]
+        var booleans: [String: Bool] = [:]
+    }
+
+    /// The string fields `required` and `optional`, and the optional boolean fields `booleans`;
+    /// every missing, mistyped or unknown field is one entry of a single `validation_error`.
+    func fields(required: [String], optional: [String] = [], booleans: [String] = []) throws -> Fields {
+        var out = Fields()
         var problems: [AgentError.Detail] = []
         for name in required + optional {
             switch fields[name] {
@@ -60,12 +66,19 @@ struct JSONBody {
                     problems.append(.init(loc: ["body", name], msg: "field required", type: "missing"))
                 }
             case .string(let text):
-                out[name] = text
+                out.strings[name] = text
             case .some:
                 problems.append(.init(loc: ["body", name], msg: "must be a string", type: "string_type"))
             }
         }
-        for name in fields.keys.sorted() where !required.contains(name) && !optional.contains(name) {
+        for name in booleans {
+            switch fields[name] {
+            case .none: break
+            case .bool(let flag): out.booleans[name] = flag
+            case .some: problems.append(.init(loc: ["body", name], msg: "must be a boolean", type: "bool_type"))
+            }
+        }
+        for name in fields.keys.sorted() where !required.contains(name) && !optional.contains(name) && !booleans.contains(name) {
             problems.append(.init(loc: ["body", String(name.prefix(100))], msg: "unknown field", type: "extra_forbidden"))
         }
         guard problems.isEmpty else {

@@ -454,7 +454,10 @@ components:
       description: |
         A new secret. `env_var` (the variable name used by dotenv rendering) defaults to
         `name`, so it is required when `name` is not a valid variable name. Env vars are unique
-        within an environment (422 `duplicate_env_var`).
+        within an environment (422 `duplicate_env_var`). An env var that changes what a process
+        runs or loads (`PATH`, `LD_*`, `NODE_OPTIONS`, … — README "Validation") is refused
+        (422 `restricted_env_var`) unless `allow_exec_env_var` is true and the server's identity
+        is a member of the environment; a write-only writer can never map a value to one.
       required: [name, value]
       additionalProperties: false
       properties:
@@ -464,6 +467,11 @@ components:
           $ref: "#/components/schemas/Value"
         env_var:
           $ref: "#/components/schemas/EnvVar"
+        allow_exec_env_var:
+          description: |
+            A member's explicit consent to map the secret to an env var that changes what a
+            process runs or loads. Default false.
+          type: boolean
       anyOf:
         - required: [env_var]
         - properties:
@@ -485,7 +493,7 @@ components:
     SecretMetadata:
       type: object
       description: Secret metadata (never includes the actual value).
-      required: [name, env_var, environment, masked_value, created_at, updated_at]
+      required: [name, env_var, environment, masked_value, created_at, updated_at, write_only]
       properties:
         name:
           $ref: "#/components/schemas/Name"
@@ -503,6 +511,11 @@ components:
         updated_at:
           type: string
           format: date-time
+        write_only:
+          description: |
+            The value was last written without membership (sealed to the environment's public
+            key by anyone who can push) and no member has adopted it (`agent adopt`).
+          type: boolean
     EnvironmentSummary:
       type: object
       required: [name, secret_count]

@@ -12,6 +12,10 @@ struct ValueOptions: ParsableArguments {
     @Option(name: .customLong("env-var"), help: ArgumentHelp("Environment variable name (default: NAME).", valueName: "VAR"))
     var envVar: String?
 
+    @Flag(name: .customLong("allow-exec-env-var"),
+          help: "Map the secret to an env var that changes what a process runs or loads (PATH, LD_*, NODE_OPTIONS, …); members only.")
+    var allowsExecutionEnvVar = false
+
     func read(for name: String) throws -> SecretBytes {
         if let value {
             Console.err("warning: --value puts the secret in argv, visible to other users (ps, /proc); pipe it on stdin instead")

@@ -18,9 +18,10 @@ import Testing
         #expect(try box.agent("set", "DATABASE_URL", stdin: Self.databaseURL).status == 0)
         let updated = try box.agent("update", "OPENAI_KEY", "--json", stdin: "sk-proj-0000000000000000000999\n")
         #expect(updated.status == 0)
-        let metadata = try JSONSerialization.jsonObject(with: Data(updated.stdout.utf8)) as? [String: String]
-        #expect(metadata?["masked_value"] == "sk-pro••••999")
-        #expect(Set(metadata?.keys.map { $0 } ?? []) == ["name", "env_var", "environment", "masked_value", "created_at", "updated_at"])
+        let metadata = try JSONSerialization.jsonObject(with: Data(updated.stdout.utf8)) as? [String: Any]
+        #expect(metadata?["masked_value"] as? String == "sk-pro••••999")
+        #expect(metadata?["write_only"] as? Bool == false)
+        #expect(Set(metadata?.keys.map { $0 } ?? []) == ["name", "env_var", "environment", "masked_value", "created_at", "updated_at", "write_only"])
         let list = try box.agent("list")
         #expect(list.stdout.contains("OPENAI_KEY") && list.stdout.contains("DATABASE_URL"))
         #expect(!list.stdout.contains("s3cr3t"))

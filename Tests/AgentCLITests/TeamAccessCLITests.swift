@@ -187,11 +187,13 @@ import Testing
             let result = try box.agent([args[0], "--json"] + args.dropFirst(), env: nobody)
             #expect(result.status == 4 && result.envelope?["type"] as? String == "forbidden", "\(args): \(result.stderr)")
         }
-        // A member reads every value; the next member write converts them to the symmetric form.
+        // A member reads every value; write-only values stay so until a member adopts them.
         #expect(try box.agent("get", "API_KEY", "--reveal").stdout == "sk-proj-rotated-by-ci-1111111\n")
         #expect(try box.agent("verify").stdout.contains("(3 write-only)"))
         #expect(try box.agent("render", "NEW_TOKEN", "IMPORTED").stdout == "NEW_TOKEN='ghp_contributed_222222222'\nIMPORTED='imported-write-only-333'\n")
         #expect(try box.agent("set", "OTHER", stdin: "member-write").status == 0)
+        #expect(try valueFields(box, "dev").filter { $0.value.hasPrefix("s:") }.keys.sorted() == ["API_KEY", "IMPORTED", "NEW_TOKEN"])
+        #expect(try box.agent("adopt", "--all").stdout == "adopted API_KEY, IMPORTED, NEW_TOKEN (dev)\n")
         #expect(try valueFields(box, "dev").values.allSatisfy { $0.hasPrefix("a:") })
         #expect(try box.agent("history", "API_KEY").stdout.contains("write-only"))
         let objects = try box.allGitObjects()

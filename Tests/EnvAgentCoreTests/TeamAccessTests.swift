@@ -104,7 +104,7 @@ import Testing
         #expect(report.problems.first?.commit == head?.hex)
     }
 
-    @Test func writeOnlyValuesAreBoundAndConvertedByTheNextMemberWrite() throws {
+    @Test func writeOnlyValuesAreBoundAndKeptByTheNextMemberWrite() throws {
         _ = try asAlice.set(.init(name: "A", value: secret("value-a")), environment: "dev")
         _ = try asAlice.set(.init(name: "B", value: secret("value-b")), environment: "dev")
         let stranger = try asStranger
@@ -130,14 +130,16 @@ import Testing
                                sealedValue: lines[0].sealedValue)
         #expect(throws: AgentError.self) { try key.open(moved) }
 
-        // The next member write converts every sealed value to the symmetric form.
+        // A member's write of another secret leaves the sealed values as they are.
         _ = try asAlice.update(.init(name: "B", value: secret("value-b2")), environment: "dev")
-        #expect(try asAlice.store.snapshot().secrets("dev").lines.allSatisfy { $0.valueKind == .aead })
+        let after = try asAlice.store.snapshot().secrets("dev").lines
+        #expect(after.map(\.valueKind) == [.sealed, .aead, .sealed])
+        #expect(after[0] == lines[0] && after[2] == lines[2])
         #expect(try asAlice.render(names: ["A", "C"], environment: "dev", format: .env).utf8String
                 == "A='from-a-contractor'\nC='new-from-contractor'\n")
     }
 
-    @Test func rotationReplacesThePublicKeyAndConvertsSealedValues() throws {
+    @Test func rotationReplacesThePublicKeyAndKeepsSealedValuesSealed() throws {
         _ = try asAlice.set(.init(name: "A", value: secret("value-a")), environment: "dev")
         let oldPublicKey = try asAlice.store.snapshot().recipientsFile("dev").publicKey
         _ = try asStranger.update(.init(name: "A", value: secret("sealed-value")), environment: "dev")
@@ -145,7 +147,7 @@ import Testing
         #expect(result.secrets == 1)
         let file = try asAlice.store.snapshot().recipientsFile("dev")
         #expect(file.publicKey != nil && file.publicKey != oldPublicKey)
-        #expect(try asAlice.store.snapshot().secrets("dev").lines.allSatisfy { $0.valueKind == .aead })
+        #expect(try asAlice.store.snapshot().secrets("dev").lines.map(\.valueKind) == [.sealed])
         #expect(try asAlice.reveal(name: "A", environment: "dev").utf8String == "sealed-value")
         #expect(try asAlice.verify(.all).allSatisfy { $0.problems.isEmpty })
     }

@@ -9,7 +9,7 @@ import Testing
 
 @Suite("HTTP API endpoints against a live server")
 struct EndpointTests {
-    let metadataKeys: Set<String> = ["name", "env_var", "environment", "masked_value", "created_at", "updated_at"]
+    let metadataKeys: Set<String> = ["name", "env_var", "environment", "masked_value", "created_at", "updated_at", "write_only"]
 
     @Test func everyEndpointRoundTrip() async throws {
         let fixture = try APIFixture()
@@ -54,6 +54,7 @@ struct EndpointTests {
             let list = try await client.send(.get, "/v1/environments/dev/secrets", token: write)
             #expect(list.jsonArray?.map { $0["name"] as? String } == ["OPENAI_KEY", "db.url"])
             #expect(list.jsonArray?.allSatisfy { Set($0.keys) == metadataKeys } == true)
+            #expect(list.jsonArray?.allSatisfy { $0["write_only"] as? Bool == false } == true)
 
             // The same renderer as `agent render`.
             let dotenv = try await client.send(.get, "/v1/environments/dev/dotenv?names=db.url,OPENAI_KEY", token: write)
@@ -135,6 +136,37 @@ struct EndpointTests {
             #expect(try await client.send(.patch, "/v1/environments/dev/secrets/A_KEY", token: devOnly, json: patch).status == .ok)
         }
         #expect(try fixture.value("P_KEY", environment: "prod") == "value-of-p-0001")
+    }
+
+    /// An env var that changes what a process runs or loads needs `allow_exec_env_var`; a
+    /// value written without membership is marked `write_only`.
+    @Test func executionEnvVarsNeedConsentAndWriteOnlyValuesAreMarked() async throws {
+        let fixture = try APIFixture()
+        try fixture.seed([("A_KEY", "value-of-a-0001")])
+        let write = try fixture.token([.write])
+        let (server, _) = try fixture.server()
+        try await server.application.test(.live) { client in
+            let path = "/v1/environments/dev/secrets"
+            let refused = expectEnvelope(try await client.send(.post, path, token: write, json: #"{"name":"TOOLS","env_var":"PATH","value":"/opt/bin"}"#),
+                                         422, "validation_error", loc: ["body", "env_var"], detail: "restricted_env_var")
+            #expect((refused["message"] as? String)?.contains("PATH") == true)
+            expectEnvelope(try await client.send(.post, path, token: write, json: #"{"name":"TOOLS","env_var":"PATH","value":"/opt/bin","allow_exec_env_var":"yes"}"#),
+                           422, "validation_error", loc: ["body", "allow_exec_env_var"], detail: "bool_type")
+            let created = try await client.send(.post, path, token: write, json: #"{"name":"TOOLS","env_var":"PATH","value":"/opt/bin","allow_exec_env_var":true}"#)
+            #expect(created.status == .created, "\(created.text)")
+            #expect(created.jsonObject?["env_var"] as? String == "PATH" && created.jsonObject?["write_only"] as? Bool == false)
+        }
+        // A write-only value (sealed by someone without an identity) is marked in the listing.
+        let stranger = Operations(store: try Store.open(path: fixture.repo), identitySource: IdentitySource(
+            environmentText: nil, environmentFile: nil, flagFile: nil, defaultFile: fixture.root + "/nobody"))
+        _ = try stranger.update(.init(name: "A_KEY", value: SecretBytes(Array("sealed-by-ci".utf8))), environment: "dev")
+        let (again, _) = try fixture.server()
+        try await again.application.test(.live) { client in
+            let list = try await client.send(.get, "/v1/environments/dev/secrets", token: write)
+            #expect(list.jsonArray?.map { $0["write_only"] as? Bool } == [true, false])
+            let one = try await client.send(.get, "/v1/environments/dev/secrets/A_KEY", token: write)
+            #expect(one.jsonObject?["write_only"] as? Bool == true)
+        }
     }
 
     /// Changes made outside the server (the CLI, the git CLI) are seen by the next request:

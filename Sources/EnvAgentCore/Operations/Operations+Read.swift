@@ -35,7 +35,8 @@ extension Operations {
         let snapshot = try store.snapshot()
         _ = try snapshot.requireHeader()
         return try snapshot.environments().map { name in
-            EnvironmentSummary(name: name, secretCount: try snapshot.secrets(name).lines.count,
+            // Only counted: a broken line stops the reads of its environment, not this overview.
+            EnvironmentSummary(name: name, secretCount: try snapshot.uncheckedSecrets(name).lines.count,
                                recipientCount: try snapshot.recipients(name).count)
         }
     }

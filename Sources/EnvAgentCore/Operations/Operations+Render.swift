@@ -44,16 +44,20 @@ extension Operations {
     /// Every secret of `environment`, rendered while its secrets file is still being read:
     /// inflating a large file takes about as long as opening its values, so other cores open
     /// the lines read so far meanwhile. nil when the file cannot be read that way (a packed
-    /// object) or is not in name order (a hand edit: the render order is the sorted one), and
-    /// the caller renders from the whole file.
+    /// object), is not in name order (a hand edit: the render order is the sorted one) or
+    /// breaks a read rule (`SecretsFile.problems`), and the caller renders from the whole file
+    /// (whose check names the line).
     private func renderWhileReading(_ environment: String, in snapshot: StoreSnapshot, with key: EnvironmentKey,
                                     format: RenderFormat) throws -> SecretBytes? {
         guard let id = try snapshot.fileID(StoreFormat.secretsPath(environment)),
               let stream = try store.repository.openBlobStream(id) else { return nil }
         struct Block: Sendable {
-            let rendered: Result<SecretBytes, any Error>
+            /// nil when a line breaks a read rule of its own (nothing of it is rendered).
+            let rendered: Result<SecretBytes, any Error>?
             let first: String?, last: String?
             let sorted: Bool
+            /// Hashes of the env vars, to find one on two lines without a String per line.
+            let envVarHashes: [Int]
         }
         var blocks: [Block] = []
         let pieceSize = 64 * 1024
@@ -77,15 +81,24 @@ extension Operations {
             }
         }, transform: { bytes in
             let lines = SecretsFile.lines(in: bytes)
-            return Block(rendered: Result { try Self.renderBlock(lines, with: key, format: format) },
-                         first: lines.first?.name, last: lines.last?.name, sorted: SecretsFile.isSorted(lines))
+            let sound = lines.allSatisfy(SecretsFile.isSound)
+            return Block(rendered: sound ? Result { try Self.renderBlock(lines, with: key, format: format) } : nil,
+                         first: lines.first?.name, last: lines.last?.name, sorted: SecretsFile.isSorted(lines),
+                         envVarHashes: lines.map { line in
+                             var hasher = Hasher()
+                             line.envVarBytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+                             return hasher.finalize()
+                         })
         }, consume: { blocks.append($0) })
         var previous: String?
+        var envVars = Set<Int>(minimumCapacity: stream.size / lineBytes)
         for block in blocks {
             if let first = block.first, let last = previous, !SecretsFile.precedes(last, first) { return nil }
-            guard block.sorted else { return nil }
+            guard block.sorted, block.rendered != nil else { return nil }
+            // An env var on two lines (or a hash collision): the whole-file path decides.
+            for hash in block.envVarHashes where !envVars.insert(hash).inserted { return nil }
             previous = block.last ?? previous
         }
-        return DotEnv.framed(try blocks.map { try $0.rendered.get() }, format: format)
+        return DotEnv.framed(try blocks.map { try $0.rendered!.get() }, format: format)
     }
 }

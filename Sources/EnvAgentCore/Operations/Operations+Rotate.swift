@@ -40,10 +40,10 @@ extension Operations {
     }
 
     /// Builds the rotated files of `environment` into `change`: a new key for `members`, every
-    /// value opened with the old key and sealed with the new one (write-only values become
-    /// symmetric), and the old signing key's endorsement of the new one, so every clone that
-    /// trusted the old key trusts the new one. Fails, writing nothing, if any value does not
-    /// open. Returns the value count.
+    /// value opened with the old key and sealed with the new one (a write-only value sealed to
+    /// the new public key, so it stays marked as one), and the old signing key's endorsement of
+    /// the new one, so every clone that trusted the old key trusts the new one. Fails, writing
+    /// nothing, if any value does not open. Returns the value count.
     func rotated(_ environment: String, in snapshot: StoreSnapshot, members: [(publicKey: [UInt8], label: String?)],
                  into change: inout StoreChange, progress: RotationProgress?) throws -> Int {
         let oldFile = try trustedRecipients(environment, in: snapshot)
@@ -60,12 +60,15 @@ extension Operations {
                 throw error
             }
         }
+        let writeOnly = Set(secrets.lines.lazy.filter { $0.valueKind == .sealed }.map(\.name))
         let pending = zip(secrets.lines, values).map { line, value in
             SecretsFile.PendingLine(name: line.name, envVar: line.envVar, createdAt: line.createdAt, updatedAt: line.updatedAt,
-                                    value: value, sealedValueLength: EnvironmentKey.sealedLength(valueLength: value.count))
+                                    value: value, sealedValueLength: writeOnly.contains(line.name)
+                                        ? EnvironmentPublicKey.sealedLength(valueLength: value.count)
+                                        : EnvironmentKey.sealedLength(valueLength: value.count))
         }
         change.streamedFiles[StoreFormat.secretsPath(environment)] = SecretsFile().streamed(
-            with: pending, seal: { try newKey.seal($0, name: $1, envVar: $2) },
+            with: pending, seal: { try writeOnly.contains($1) ? newKey.publicKey.seal($0, name: $1, envVar: $2) : newKey.seal($0, name: $1, envVar: $2) },
             progress: progress.map { report in { done in report(environment, done, total) } }, done: { _ in })
         change.files[StoreFormat.recipientsPath(environment)] = try newKey.recipientsFile(
             for: members, endorsements: oldFile.endorsements + [oldKey.endorsement(of: newKey)]).serialized()

@@ -196,10 +196,11 @@ extension Operations {
                 return "\(masked)\(who)"
             }
             let text = "ours \(describe(conflict.ours, snapshots[1], ours)); theirs \(describe(conflict.theirs, snapshots[2], theirs))"
-            lines.append("  \(environment)/\(conflict.name): \(text)")
-            details.append(.init(loc: [environment, conflict.name], msg: "changed on both sides: \(text)", type: "merge_conflict"))
+            let reason = conflict.envVarClash ?? "changed on both sides"
+            lines.append("  \(environment)/\(conflict.name): \(conflict.envVarClash.map { "\($0): " } ?? "")\(text)")
+            details.append(.init(loc: [environment, conflict.name], msg: "\(reason): \(text)", type: "merge_conflict"))
         }
-        return AgentError(.mergeConflict, "sync stopped: \(conflicts.count) secret\(conflicts.count == 1 ? "" : "s") changed differently here and on \(remote); nothing was pushed\n" + lines.joined(separator: "\n"),
+        return AgentError(.mergeConflict, "sync stopped: \(conflicts.count) conflicting secret\(conflicts.count == 1 ? "" : "s") here and on \(remote); nothing was pushed\n" + lines.joined(separator: "\n"),
                           details: details,
                           hint: "for each: `agent resolve NAME --env ENV --ours` (or --theirs, or a new value on stdin), then `agent sync`")
     }
@@ -208,7 +209,7 @@ extension Operations {
     private func changedNames(from old: StoreSnapshot, to new: StoreSnapshot) throws -> Set<String> {
         var names = Set<String>()
         for environment in Set(try old.environments() + new.environments()) {
-            let before = try old.secrets(environment), after = try new.secrets(environment)
+            let before = try old.uncheckedSecrets(environment), after = try new.uncheckedSecrets(environment)
             let all = Set(before.lines.map(\.name) + after.lines.map(\.name))
             for name in all where before.line(named: name) != after.line(named: name) { names.insert("\(environment)/\(name)") }
         }

@@ -6,6 +6,10 @@ extension Operations {
         /// The secret, nil for a problem of the environment itself (its recipients file).
         public var name: String?
         public var problem: String
+        /// A machine type: `bad_ciphertext` for a value that does not open, else that of the
+        /// read rule it breaks (`bad_line`, `duplicate_name`, `duplicate_env_var`,
+        /// `restricted_env_var`, see `SecretsFile.problems`), or `bad_recipients`.
+        public var type: String
         /// The commit that last changed the line (nil when it cannot be found).
         public var commit: String?
         public var author: String?
@@ -39,31 +43,35 @@ extension Operations {
             if file.publicKey != key.publicKey.key || file.signingKey != signingKey {
                 check.problems.append(problem(environment, nil,
                     "the recipients file's public or signing key is not derived from the environment key (`agent rotate` rewrites both)",
+                    type: "bad_recipients",
                     path: StoreFormat.recipientsPath(environment)))
             }
-            var previous: String?
-            for line in try snapshot.secrets(environment).lines {
+            let secrets = try snapshot.uncheckedSecrets(environment)
+            for broken in secrets.problems {
+                check.problems.append(problem(environment, broken.name, broken.message, type: broken.type,
+                                              path: StoreFormat.secretsPath(environment)))
+            }
+            // A line listed above is not opened too: its ENV_VAR, bound into the associated
+            // data, would make it fail a second time for the same edit.
+            let listed = Set(secrets.problems.compactMap(\.name))
+            for line in secrets.lines {
                 check.values += 1
                 if line.valueKind == .sealed { check.writeOnlyValues += 1 }
-                if line.name == previous {
-                    check.problems.append(problem(environment, line.name, "the name appears on more than one line",
-                                                  path: StoreFormat.secretsPath(environment)))
-                }
-                previous = line.name
+                guard line.isWellFormed, !listed.contains(line.name) else { continue }
                 do {
                     _ = try key.open(line)
                 } catch let error as AgentError {
                     check.problems.append(problem(environment, line.name, error.details.first?.msg ?? error.message,
-                                                  path: StoreFormat.secretsPath(environment)))
+                                                  type: "bad_ciphertext", path: StoreFormat.secretsPath(environment)))
                 }
             }
             return check
         }
     }
 
-    private func problem(_ environment: String, _ name: String?, _ text: String, path: String) -> VerifyProblem {
+    private func problem(_ environment: String, _ name: String?, _ text: String, type: String, path: String) -> VerifyProblem {
         let commit = try? lastChange(of: path, line: name)
-        return VerifyProblem(environment: environment, name: name, problem: text, commit: commit?.id.hex,
+        return VerifyProblem(environment: environment, name: name, problem: text, type: type, commit: commit?.id.hex,
                              author: commit.map { "\($0.authorName) <\($0.authorEmail)>" },
                              date: commit.map { Timestamp.format($0.time) })
     }

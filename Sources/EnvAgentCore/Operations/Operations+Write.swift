@@ -15,11 +15,15 @@ extension Operations {
         public var name: String
         public var envVar: String?
         public var value: SecretBytes
+        /// A member's explicit consent to map the secret to a variable of `ExecutionEnvVars`
+        /// (never enough for a write-only writer).
+        public var allowsExecutionEnvVar: Bool
 
-        public init(name: String, envVar: String? = nil, value: SecretBytes) {
+        public init(name: String, envVar: String? = nil, value: SecretBytes, allowsExecutionEnvVar: Bool = false) {
             self.name = name
             self.envVar = envVar
             self.value = value
+            self.allowsExecutionEnvVar = allowsExecutionEnvVar
         }
     }
 
@@ -45,13 +49,16 @@ extension Operations {
     }
 
     /// Creates or updates every assignment of a `.env` file in one commit.
-    public func importDotEnv(_ bytes: [UInt8], environment: String) throws -> ImportResult {
+    /// `allowingExecutionEnvVars` is a member's consent for keys of `ExecutionEnvVars`.
+    public func importDotEnv(_ bytes: [UInt8], environment: String, allowingExecutionEnvVars: Bool = false) throws -> ImportResult {
         let assignments = try DotEnv.parse(bytes)
         guard !assignments.isEmpty else {
             throw AgentError(.invalidRequest, "the file holds no KEY=value lines")
         }
         var created: [String] = [], updated: [String] = [], unchanged: [String] = []
-        let requests = assignments.map { WriteRequest(name: $0.key, envVar: $0.key, value: $0.value) }
+        let requests = assignments.map {
+            WriteRequest(name: $0.key, envVar: $0.key, value: $0.value, allowsExecutionEnvVar: allowingExecutionEnvVars)
+        }
         var existedBefore: Set<String> = []
         var commit: ObjectID?
         var sealed = false
@@ -69,8 +76,8 @@ extension Operations {
     /// Writes `requests` into `environment` as one commit.
     ///
     /// A member seals with the environment key; a value equal to the stored one keeps its old
-    /// ciphertext, and sealed values written by write-only writers are converted to the fast
-    /// symmetric form on the way. Anyone else (no identity, or not a recipient) writes
+    /// ciphertext, and the other secrets' lines stay as they are (write-only values too: only
+    /// `adopt` makes them members' values). Anyone else (no identity, or not a recipient) writes
     /// write-only, sealing each value to the environment's public key. An environment that does
     /// not exist yet is created with the writer as its first recipient.
     func write(_ requests: [WriteRequest], mode: WriteMode, environment: String,
@@ -113,7 +120,7 @@ extension Operations {
             // Until unchanged values are dropped below, `toSeal[i]` is request i.
             var olds: [SecretLine?] = []
             olds.reserveCapacity(requests.count)
-            var toSeal: [(line: SecretsFile.PendingLine, request: Int?)] = []
+            var toSeal: [(line: SecretsFile.PendingLine, request: Int)] = []
             toSeal.reserveCapacity(requests.count)
             for (index, request) in requests.enumerated() {
                 let old = secrets.line(named: request.name)
@@ -128,6 +135,9 @@ extension Operations {
                 default: break
                 }
                 let envVar = try request.envVar ?? old?.envVar ?? Validation.resolveEnvVar(name: request.name, explicit: nil)
+                if access.isWriteOnly || envVar != old?.envVar {
+                    try Validation.executionEnvVar(envVar, writeOnly: access.isWriteOnly, allowed: request.allowsExecutionEnvVar)
+                }
                 if let owner = ownerOfEnvVar[envVar], owner != request.name {
                     throw AgentError.validation("env_var", "\(envVar) is already the env var of secret '\(owner)' in environment '\(environment)'",
                                                 type: "duplicate_env_var", hint: "pick another with --env-var")
@@ -151,24 +161,11 @@ extension Operations {
                     }
                     var unchanged = [Bool](repeating: false, count: requests.count)
                     for (index, isSame) in zip(candidates, same) { unchanged[index] = isSame }
-                    toSeal.removeAll { unchanged[$0.request!] }
+                    toSeal.removeAll { unchanged[$0.request] }
                 }
             }
             let changedNames = toSeal.map(\.line.name)
             reportExisting(existing)
-            var converted = 0
-            if case .member(let key) = access {
-                // Convert write-only values to the symmetric form (a bad one stays for `verify`).
-                let written = Set(changedNames)
-                for line in secrets.lines where line.valueKind == .sealed && !written.contains(line.name) {
-                    guard let value = try? key.open(line) else { continue }
-                    toSeal.append((SecretsFile.PendingLine(name: line.name, envVar: line.envVar, createdAt: line.createdAt,
-                                                           updatedAt: line.updatedAt, value: value,
-                                                           sealedValueLength: access.sealedLength(valueLength: value.count)),
-                                   nil))
-                    converted += 1
-                }
-            }
             let writeOnly = access.isWriteOnly
             reportWriteOnly(writeOnly)
             guard !toSeal.isEmpty || !files.isEmpty else {
@@ -178,7 +175,7 @@ extension Operations {
             // Sealed while the blob is written; the results are known once it is.
             let streamed = secrets.streamed(with: toSeal.map(\.line), seal: { try access.seal($0, name: $1, envVar: $2) }) { sealedLines in
                 var lineOf = [SecretLine?](repeating: nil, count: requests.count)
-                for (item, line) in zip(toSeal, sealedLines) { if let request = item.request { lineOf[request] = line } }
+                for (item, line) in zip(toSeal, sealedLines) { lineOf[item.request] = line }
                 results = requests.indices.map { index in lineOf[index].map { ($0, true) } ?? (olds[index]!, false) }
             }
             var summary: String
@@ -187,13 +184,12 @@ extension Operations {
             } else if requests.count == 1, !changedNames.isEmpty {
                 summary = "\(existing.isEmpty ? "create" : "update") \(requests[0].name) (\(environment))"
             } else if changedNames.isEmpty {
-                summary = "convert write-only values (\(environment))"
+                summary = "set the public key (\(environment))"
             } else {
                 summary = "import \(changedNames.count) secret\(changedNames.count == 1 ? "" : "s") (\(environment))"
                     + (changedNames.count <= 5 ? ": " + changedNames.joined(separator: ", ") : "")
             }
             if writeOnly { summary += " [write-only]" }
-            if converted > 0 { summary += " [\(converted) write-only value\(converted == 1 ? "" : "s") converted]" }
             return StoreChange(files: files, streamedFiles: [StoreFormat.secretsPath(environment): streamed],
                                message: commitMessage(summary))
         }
@@ -218,8 +214,11 @@ extension Operations {
         try Validation.name(name)
         try store.apply { snapshot in
             _ = try environmentKey(environment, in: snapshot)
-            var secrets = try snapshot.secrets(environment)
-            guard secrets.remove(named: name) != nil else { throw Self.noSecret(name, environment) }
+            // Unchecked: deleting is how a line that breaks the read rules is removed.
+            var secrets = try snapshot.uncheckedSecrets(environment)
+            var removed = 0
+            while secrets.remove(named: name) != nil { removed += 1 } // a NAME on two lines loses both
+            guard removed > 0 else { throw Self.noSecret(name, environment) }
             return StoreChange(files: [StoreFormat.secretsPath(environment): secrets.serialized()],
                                message: commitMessage("delete \(name) (\(environment))"))
         }

@@ -6,6 +6,9 @@ public struct SecretMetadata: Codable, Sendable, Equatable {
     public var maskedValue: String
     public var createdAt: String
     public var updatedAt: String
+    /// The value was last written without membership (sealed to the environment's public key
+    /// by anyone who can push); `agent adopt` makes it a member's value.
+    public var writeOnly: Bool
 
     enum CodingKeys: String, CodingKey {
         case name
@@ -14,6 +17,7 @@ public struct SecretMetadata: Codable, Sendable, Equatable {
         case maskedValue = "masked_value"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case writeOnly = "write_only"
     }
 
     init(line: SecretLine, environment: String, maskedValue: String) {
@@ -23,6 +27,7 @@ public struct SecretMetadata: Codable, Sendable, Equatable {
         self.maskedValue = maskedValue
         createdAt = line.createdAt
         updatedAt = line.updatedAt
+        writeOnly = line.valueKind == .sealed
     }
 }
 

@@ -52,7 +52,15 @@ public final class StoreSnapshot {
         try recipientsFile(environment).recipients
     }
 
+    /// The environment's secrets; `internal_error` naming each line that breaks the read rules
+    /// (see `SecretsFile.problems`).
     public func secrets(_ environment: String) throws -> SecretsFile {
+        try uncheckedSecrets(environment).checked(environment: environment)
+    }
+
+    /// The secrets file as it is, broken lines included: for `verify` (which lists them),
+    /// `delete` (which removes one) and comparisons of lines.
+    public func uncheckedSecrets(_ environment: String) throws -> SecretsFile {
         SecretsFile.parse(try file(StoreFormat.secretsPath(environment)) ?? [])
     }
 }

@@ -48,10 +48,12 @@ struct SecretRoutes {
     @Sendable func create(_ request: Request, context: APIRequestContext) async throws -> Response {
         let environment = try context.parameters.require("env")
         try context.authorize(.write, environment: environment)
-        let fields = try await JSONBody.read(request).strings(required: ["name", "value"], optional: ["env_var"])
-        let name = fields["name"]!
+        let fields = try await JSONBody.read(request).fields(required: ["name", "value"], optional: ["env_var"],
+                                                             booleans: ["allow_exec_env_var"])
+        let name = fields.strings["name"]!
         let written = try await access.writer.write(
-            .init(name: name, envVar: fields["env_var"], value: SecretBytes(Array(fields["value"]!.utf8))),
+            .init(name: name, envVar: fields.strings["env_var"], value: SecretBytes(Array(fields.strings["value"]!.utf8)),
+                  allowsExecutionEnvVar: fields.booleans["allow_exec_env_var"] ?? false),
             mode: .create, environment: environment
         ).value(Self.inBody)
         return try Responses.json(written.metadata, status: .created,
@@ -70,9 +72,9 @@ struct SecretRoutes {
     @Sendable func update(_ request: Request, context: APIRequestContext) async throws -> Response {
         let (environment, name) = try (context.parameters.require("env"), context.parameters.require("name"))
         try context.authorize(.write, environment: environment)
-        let fields = try await JSONBody.read(request).strings(required: ["value"])
+        let fields = try await JSONBody.read(request).fields(required: ["value"])
         let written = try await access.writer.write(
-            .init(name: name, value: SecretBytes(Array(fields["value"]!.utf8))),
+            .init(name: name, value: SecretBytes(Array(fields.strings["value"]!.utf8))),
             mode: .update, environment: environment
         ).value(Self.inPath)
         return try Responses.json(written.metadata)

@@ -37,8 +37,8 @@ struct ListCommand: AgentCommand {
         } else if secrets.isEmpty {
             Console.err("no secrets in environment \(global.environment)")
         } else {
-            Console.table(["NAME", "ENV_VAR", "VALUE", "UPDATED"],
-                          secrets.map { [$0.name, $0.envVar, $0.maskedValue, $0.updatedAt] })
+            Console.table(["NAME", "ENV_VAR", "VALUE", "UPDATED", "WRITTEN BY"],
+                          secrets.map { [$0.name, $0.envVar, $0.maskedValue, $0.updatedAt, MetadataPrinter.writer($0)] })
         }
     }
 }

@@ -8,7 +8,7 @@ struct RotateCommand: AgentCommand {
     static let configuration = CommandConfiguration(
         commandName: "rotate",
         abstract: "Replace an environment's key and re-encrypt every value (one commit, or none).",
-        discussion: "Use after a suspected leak of an identity. Write-only values become symmetric on the way.")
+        discussion: "Use after a suspected leak of an identity. Write-only values stay write-only (sealed to the new public key).")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var environments: EnvironmentSelectionOptions
 

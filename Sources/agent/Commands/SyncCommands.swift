@@ -81,7 +81,7 @@ struct MergeDriverCommand: AgentCommand {
     func execute() throws {
         let conflicts = try global.operations().mergeDriver(basePath: base, oursPath: ours, theirsPath: theirs, path: path)
         guard conflicts.isEmpty else {
-            Console.err("agent: \(path): secrets changed differently on both sides: \(conflicts.joined(separator: ", "))")
+            Console.err("agent: \(path): secrets changed differently on both sides, or mapped to one env var: \(conflicts.joined(separator: ", "))")
             Console.err("hint: `git merge --abort` and use `agent sync` / `agent resolve`, or edit the lines and `git add` the file")
             throw ExitCode(1)
         }

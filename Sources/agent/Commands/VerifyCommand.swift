@@ -5,7 +5,7 @@ struct VerifyCommand: AgentCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Check that every value opens with its bound name, environment and store.",
-        discussion: "Reports each bad line with the commit that last changed it; exits 1 (internal_error) if any, 4 (forbidden) for a non-member.")
+        discussion: "Also lists lines that reads refuse (a bad name or env var, a name or env var on two lines, a write-only value setting an execution env var). Reports each bad line with the commit that last changed it; exits 1 (internal_error) if any, 4 (forbidden) for a non-member.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var environments: EnvironmentSelectionOptions
 
@@ -28,8 +28,8 @@ struct VerifyCommand: AgentCommand {
         }
         guard problems.isEmpty else {
             throw AgentError(.internalError, "verify found \(problems.count) problem\(problems.count == 1 ? "" : "s")",
-                             details: problems.map { .init(loc: [$0.environment] + ($0.name.map { [$0] } ?? []), msg: $0.problem, type: "bad_ciphertext") },
-                             hint: "restore each bad line from git history (`agent history NAME`) or set the value again")
+                             details: problems.map { .init(loc: [$0.environment] + ($0.name.map { [$0] } ?? []), msg: $0.problem, type: $0.type) },
+                             hint: "restore each bad line from git history (`agent history NAME`), set the value again, or remove it with `agent delete NAME`")
         }
     }
 }

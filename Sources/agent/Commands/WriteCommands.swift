@@ -12,7 +12,8 @@ extension WriteCommand {
     func execute() throws {
         let operations = try global.operations()
         try Validation.name(name)
-        let request = Operations.WriteRequest(name: name, envVar: valueOptions.envVar, value: try valueOptions.read(for: name))
+        let request = Operations.WriteRequest(name: name, envVar: valueOptions.envVar, value: try valueOptions.read(for: name),
+                                              allowsExecutionEnvVar: valueOptions.allowsExecutionEnvVar)
         let result: WriteResult
         switch Self.mode {
         case .create: result = try operations.create(request, environment: global.environment)
@@ -80,11 +81,15 @@ struct ImportCommand: AgentCommand {
         discussion: "A malformed line fails with its line number and nothing is written. Use - for stdin.")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The .env file.") var file: String
+    @Flag(name: .customLong("allow-exec-env-var"),
+          help: "Allow keys that change what a process runs or loads (PATH, LD_*, NODE_OPTIONS, …); members only.")
+    var allowsExecutionEnvVars = false
 
     func execute() throws {
         var bytes = try file == "-" ? FileIO.readAll(fd: 0) : FileIO.read(file)
         defer { Crypto.wipe(&bytes) }
-        let result = try global.operations().importDotEnv(bytes, environment: global.environment)
+        let result = try global.operations().importDotEnv(bytes, environment: global.environment,
+                                                          allowingExecutionEnvVars: allowsExecutionEnvVars)
         if global.json {
             try Console.json(result)
         } else {
@@ -99,8 +104,12 @@ enum MetadataPrinter {
         if json {
             try? Console.json(metadata)
         } else {
-            Console.table(["NAME", "ENV_VAR", "ENV", "VALUE", "CREATED", "UPDATED"],
-                          [[metadata.name, metadata.envVar, metadata.environment, metadata.maskedValue, metadata.createdAt, metadata.updatedAt]])
+            Console.table(["NAME", "ENV_VAR", "ENV", "VALUE", "CREATED", "UPDATED", "WRITTEN BY"],
+                          [[metadata.name, metadata.envVar, metadata.environment, metadata.maskedValue, metadata.createdAt,
+                            metadata.updatedAt, writer(metadata)]])
         }
     }
+
+    /// The text listings' mark of a value written without membership.
+    static func writer(_ metadata: SecretMetadata) -> String { metadata.writeOnly ? "write-only" : "member" }
 }
