@@ -62,6 +62,17 @@ final class Sandbox: Sendable {
     }
 }
 
+/// Whether `condition` holds within `seconds` (checked every 0.1 s): for long-running processes
+/// like `agent watch`.
+func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        Thread.sleep(forTimeInterval: 0.1)
+    }
+    return condition()
+}
+
 extension Result {
     /// The error envelope printed on stderr with --json.
     var envelope: [String: Any]? {

@@ -265,14 +265,6 @@ final class SilentListener: Sendable {
         try watch.run()
         defer { if watch.isRunning { watch.terminate() } }
 
-        func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
-            let deadline = Date().addingTimeInterval(seconds)
-            while Date() < deadline {
-                if condition() { return true }
-                Thread.sleep(forTimeInterval: 0.1)
-            }
-            return condition()
-        }
         #expect(try team.agent(team.box.repo, "update", "A", stdin: "pushed-while-watching").status == 0)
         #expect(try team.agent(team.box.repo, "sync").status == 0)
         let expected = "A='pushed-while-watching'\nB='value-b-111111'\n"

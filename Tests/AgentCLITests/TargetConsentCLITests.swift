@@ -168,14 +168,6 @@ import Glibc
         watch.standardOutput = FileHandle.nullDevice
         try watch.run()
         defer { if watch.isRunning { watch.terminate() } }
-        func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
-            let deadline = Date().addingTimeInterval(seconds)
-            while Date() < deadline {
-                if condition() { return true }
-                Thread.sleep(forTimeInterval: 0.1)
-            }
-            return condition()
-        }
         func logged(_ text: String) -> Int { (read(log) ?? "").components(separatedBy: text).count - 1 }
 
         // Several cycles: the target is skipped each time, the command never runs.
