@@ -3,8 +3,9 @@ public enum Validation {
     public static let maxValueBytes = 64 * 1024
     public static let maxNameLength = 128
 
-    private static func isNameStart(_ b: UInt8) -> Bool {
-        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F
+    /// `[A-Za-z0-9_]`: a letter of either case (`| 0x20` folds A–Z onto a–z), a digit, `_`.
+    @inline(__always) private static func isNameStart(_ b: UInt8) -> Bool {
+        (b | 0x20) &- 0x61 < 26 || b &- 0x30 < 10 || b == 0x5F
     }
 
     /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
@@ -12,26 +13,36 @@ public enum Validation {
     /// of every read.)
     public static func isValidName(_ name: String) -> Bool { isValidName(utf8: name.utf8) }
 
-    static func isValidName(utf8 bytes: some Sequence<UInt8>) -> Bool {
-        var count = 0
-        for byte in bytes {
-            guard count < maxNameLength, isNameStart(byte) || (count > 0 && (byte == 0x2E || byte == 0x2D)) else { return false }
-            count += 1
-        }
-        return count > 0
+    static func isValidName(utf8 bytes: some Collection<UInt8>) -> Bool {
+        bytes.withContiguousStorageIfAvailable(isValidName) ?? isValidName(Array(bytes))
     }
+
+    /// On a buffer: a generic walk over a `String.UTF8View` cost about five times as much, and
+    /// every read checks every line's NAME.
+    private static func isValidName(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let first = bytes.first, bytes.count <= maxNameLength, isNameStart(first) else { return false }
+        for byte in bytes.dropFirst() where !(isNameStart(byte) || byte == 0x2E || byte == 0x2D) { return false }
+        return true
+    }
+
+    private static func isValidName(_ bytes: [UInt8]) -> Bool { bytes.withUnsafeBufferPointer(isValidName) }
 
     /// `[A-Za-z_][A-Za-z0-9_]*`
     public static func isValidEnvVar(_ name: String) -> Bool { isValidEnvVar(utf8: name.utf8) }
 
-    static func isValidEnvVar(utf8 bytes: some Sequence<UInt8>) -> Bool {
-        var count = 0
-        for byte in bytes {
-            guard count < maxNameLength, isNameStart(byte), count > 0 || !(byte >= 0x30 && byte <= 0x39) else { return false }
-            count += 1
-        }
-        return count > 0
+    static func isValidEnvVar(utf8 bytes: some Collection<UInt8>) -> Bool {
+        bytes.withContiguousStorageIfAvailable(isValidEnvVar) ?? isValidEnvVar(Array(bytes))
     }
+
+    private static func isValidEnvVar(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let first = bytes.first, bytes.count <= maxNameLength, isNameStart(first), !(first >= 0x30 && first <= 0x39) else {
+            return false
+        }
+        for byte in bytes.dropFirst() where !isNameStart(byte) { return false }
+        return true
+    }
+
+    private static func isValidEnvVar(_ bytes: [UInt8]) -> Bool { bytes.withUnsafeBufferPointer(isValidEnvVar) }
 
     public static func name(_ name: String, field: String = "name") throws {
         guard isValidName(name) else {

@@ -41,6 +41,16 @@ extension Operations {
         return SecretBytes(out)
     }
 
+    /// FNV-1a of an env var: cheap enough for every line. A collision (even a crafted one) only
+    /// sends the render down the whole-file path, which compares the env vars themselves.
+    private static func fingerprint(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+        bytes.withUnsafeBufferPointer { buffer in
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in buffer { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+            return hash
+        }
+    }
+
     /// Every secret of `environment`, rendered while its secrets file is still being read:
     /// inflating a large file takes about as long as opening its values, so other cores open
     /// the lines read so far meanwhile. nil when the file cannot be read that way (a packed
@@ -57,7 +67,7 @@ extension Operations {
             let first: String?, last: String?
             let sorted: Bool
             /// Hashes of the env vars, to find one on two lines without a String per line.
-            let envVarHashes: [Int]
+            let envVarHashes: [UInt64]
         }
         var blocks: [Block] = []
         let pieceSize = 64 * 1024
@@ -84,14 +94,10 @@ extension Operations {
             let sound = lines.allSatisfy(SecretsFile.isSound)
             return Block(rendered: sound ? Result { try Self.renderBlock(lines, with: key, format: format) } : nil,
                          first: lines.first?.name, last: lines.last?.name, sorted: SecretsFile.isSorted(lines),
-                         envVarHashes: lines.map { line in
-                             var hasher = Hasher()
-                             line.envVarBytes.withUnsafeBytes { hasher.combine(bytes: $0) }
-                             return hasher.finalize()
-                         })
+                         envVarHashes: lines.map { Self.fingerprint($0.envVarBytes) })
         }, consume: { blocks.append($0) })
         var previous: String?
-        var envVars = Set<Int>(minimumCapacity: stream.size / lineBytes)
+        var envVars = Set<UInt64>(minimumCapacity: stream.size / lineBytes)
         for block in blocks {
             if let first = block.first, let last = previous, !SecretsFile.precedes(last, first) { return nil }
             guard block.sorted, block.rendered != nil else { return nil }

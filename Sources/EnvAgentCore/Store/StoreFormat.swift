@@ -413,11 +413,14 @@ public struct SecretLine: Sendable, Equatable {
     }
 
     /// How the value is sealed, nil when the field has no known prefix.
+    /// (Compared byte by byte: this runs for every line a render or a read check touches.)
     public var valueKind: ValueKind? {
-        guard let value = field(4) else { return nil }
-        if value.starts(with: StoreFormat.aeadValuePrefix.utf8) { return .aead }
-        if value.starts(with: StoreFormat.sealedValuePrefix.utf8) { return .sealed }
-        return nil
+        guard let value = field(4), value.count >= 2, value[value.startIndex + 1] == UInt8(ascii: ":") else { return nil }
+        switch value[value.startIndex] {
+        case UInt8(ascii: "a"): return .aead   // StoreFormat.aeadValuePrefix
+        case UInt8(ascii: "s"): return .sealed // StoreFormat.sealedValuePrefix
+        default: return nil
+        }
     }
 
     /// The ciphertext bytes after the kind prefix, nil if the field is not valid.
