@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Runs update-1k and render-1k with two agent binaries alternately (base, new, base, new, ...),
-each on its own store of the same 1,000 secrets, and prints the median pairwise ratio new/base.
+"""Runs update-1k, render-1k and render-10k with two agent binaries alternately (base, new,
+base, new, ...), each on its own stores of the same secrets, and prints the median pairwise
+ratio new/base.
 Used by compare.sh to show what a change costs (issue #13: authentication at most 5 %)."""
 import os
 import random
@@ -26,33 +27,36 @@ def main():
                  "LANG": "C", "LC_ALL": "C"}
     try:
         bench.run([binaries["new"], "keygen"])
-        dotenv = os.path.join(root, "secrets-1k.env")
-        bench.write_dotenv(dotenv, 1000, random.Random(bench.SEED))
         stores = {}
-        for label, binary in binaries.items():
-            bench.AGENT = binary
-            stores[label] = os.path.join(root, f"store-{label}")
-            bench.new_store(stores[label], dotenv)
+        for count in (1000, 10000):
+            dotenv = os.path.join(root, f"secrets-{count}.env")
+            bench.write_dotenv(dotenv, count, random.Random(bench.SEED))
+            for label, binary in binaries.items():
+                bench.AGENT = binary
+                stores[label, count] = os.path.join(root, f"store-{label}-{count}")
+                bench.new_store(stores[label, count], dotenv)
         rng = random.Random(bench.SEED + 1)
 
         def update(label):
             def once(i):
                 value = f"{bench.random_value(rng)}-{i}"
                 t0 = time.perf_counter()
-                bench.run([binaries[label], "update", bench.secret_name(rng.randrange(1000)), "--store", stores[label]],
+                bench.run([binaries[label], "update", bench.secret_name(rng.randrange(1000)), "--store", stores[label, 1000]],
                           stdin_bytes=value.encode())
                 return time.perf_counter() - t0
             return once
 
-        def render(label):
-            def once(i):
-                t0 = time.perf_counter()
-                bench.run([binaries[label], "render", "--store", stores[label]])
-                return time.perf_counter() - t0
-            return once
+        def render(count):
+            def make(label):
+                def once(i):
+                    t0 = time.perf_counter()
+                    bench.run([binaries[label], "render", "--store", stores[label, count]])
+                    return time.perf_counter() - t0
+                return once
+            return make
 
         print(f"# base vs new, {PAIRS} pairs, medians; ratio = median of pairwise new/base", flush=True)
-        for name, make in [("update-1k", update), ("render-1k", render)]:
+        for name, make in [("update-1k", update), ("render-1k", render(1000)), ("render-10k", render(10000))]:
             tn, tb, ratios = bench.pairs(PAIRS, make("new"), make("base"), warmup=3)
             ratio = statistics.median(ratios)
             print(f"{name:<10} base {statistics.median(tb) * 1e3:6.2f} ms  new {statistics.median(tn) * 1e3:6.2f} ms  "

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of this checkout against an earlier commit (default: the last commit
-# before store format 2), both built the same way, on update-1k and render-1k.
+# before store format 2), both built the same way, on update-1k, render-1k and render-10k.
 # Usage: bash Benchmarks/compare.sh [BASE-COMMIT]
 #   BENCH_PAIRS=N  pairs per benchmark (default 31)
 # Prints one line per benchmark: each binary's median and the median pairwise ratio new/base.
