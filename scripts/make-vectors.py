@@ -162,6 +162,19 @@ def main():
     write("line-not-base64", {**lines, "expect": "bad_ciphertext"}, line("DATABASE_URL", "DB_URL", "a:!!" + sealed[4:]))
     write("line-other-key", {**lines, "expect": "bad_ciphertext"},
           line("DATABASE_URL", "DB_URL", member_value(k2, value, "DATABASE_URL", "DB_URL")))
+    # Whole secrets files against the read rules (an empty `expect` list: readable).
+    files = {"kind": "secrets-file", **common, "environment-key": k1.hex()}
+    ok = line("API_KEY", "API_KEY", member_value(k1, "sk-1", "API_KEY", "API_KEY"))
+    write("secrets-readable", {**files, "expect": ""},
+          ok + line("LOADER", "LD_PRELOAD", member_value(k1, "/opt/lib/libx.so", "LOADER", "LD_PRELOAD")))
+    write("secrets-env-var-not-a-name", {**files, "expect": "bad_line"},
+          ok + line("B", "X=$(id)", member_value(k1, "b", "B", "X=$(id)")))
+    write("secrets-duplicate-env-var", {**files, "expect": "duplicate_env_var"},
+          ok + line("OTHER", "API_KEY", member_value(k1, "o", "OTHER", "API_KEY")))
+    write("secrets-duplicate-name", {**files, "expect": "duplicate_name"}, ok + ok)
+    write("secrets-write-only-execution-env-var", {**files, "expect": "restricted_env_var"},
+          ok + line("PRELOAD", "LD_PRELOAD", write_only_value(k1, "/tmp/evil.so", "PRELOAD", "LD_PRELOAD")))
+    write("secrets-four-fields", {**files, "expect": "bad_line"}, ok + "BROKEN API_URL 2026-11-26T15:54:37Z a:AAAA\n")
     print(f"wrote vectors to {os.path.normpath(OUT)}", file=sys.stderr)
 
 

@@ -50,6 +50,21 @@ extension Trust.Verdict {
         #expect(FormatVector.all("derivation").count == 1)
         #expect(FormatVector.all("recipients").count >= 10)
         #expect(FormatVector.all("line").count >= 12)
+        #expect(FormatVector.all("secrets-file").count >= 6)
+    }
+
+    /// Whole secrets files against the read rules: the problem types, in file order.
+    @Test(arguments: FormatVector.all("secrets-file"))
+    func secretsFiles(_ vector: FormatVector) throws {
+        let file = SecretsFile.parse(vector.body)
+        let expected = vector["expect"].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(file.problems.map(\.type) == expected)
+        if expected.isEmpty {
+            let key = try vector.environmentKey
+            for line in try file.checked(environment: vector["environment"]).lines { _ = try key.open(line) }
+        } else {
+            #expect(throws: AgentError.self) { try file.checked(environment: vector["environment"]) }
+        }
     }
 
     @Test(arguments: FormatVector.all("derivation"))
