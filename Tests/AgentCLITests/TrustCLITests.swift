@@ -71,6 +71,12 @@ import Testing
         #expect(try team.git(team.box.repo, "revert", "--no-edit", attack).status == 0)
         #expect(try team.agent(as: nil, team.box.repo, "render").stdout == Self.seeded)
         #expect(try team.agent(as: nil, team.box.repo, "verify").status == 0)
+        // What members write afterwards stays out of the attacker's reach.
+        #expect(try team.agent(as: nil, team.box.repo, "set", "AFTER", stdin: "written-after-the-attack").status == 0)
+        #expect(try team.agent(as: nil, team.box.repo, "sync").status == 0)
+        #expect(try team.git(mallory, "pull", "-q", "--no-rebase", "origin", "main").status == 0)
+        let stolen = try team.agent(as: "mallory", mallory, "render", "AFTER")
+        #expect(stolen.status == 4 && !stolen.stdout.contains("written-after-the-attack"), "\(stolen.stderr)")
     }
 
     /// A non-member deletes the environment and re-creates it under a key of their own, with
