@@ -97,7 +97,7 @@ extension Operations {
             return StoreChange(files: files, message: commitMessage(
                 "recipient-add \(label ?? Self.shortKey(publicKeyText)) (\(changed.joined(separator: ", ")))"))
         }
-        try repin(changed)
+        repin(changed)
         return RecipientChange(publicKey: Identity.publicKeyText(publicKey), label: label, environments: changed,
                                rotatedSecrets: 0, commit: commit?.hex)
     }
@@ -144,7 +144,7 @@ extension Operations {
             return change
         }
         result.commit = commit?.hex
-        try repin(result.environments)
+        repin(result.environments)
         return result
     }
 

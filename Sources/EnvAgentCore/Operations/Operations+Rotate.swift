@@ -35,7 +35,7 @@ extension Operations {
             return change
         }
         result.commit = commit?.hex
-        try repin(result.environments)
+        repin(result.environments)
         return result
     }
 

@@ -69,7 +69,7 @@ extension Operations {
                 action = "merged"
             }
             changed.formUnion(try changedNames(from: before, to: store.snapshot()))
-            try repin()
+            repin()
             return moved
         }
         pulled = changed

@@ -40,7 +40,10 @@ extension Operations {
             throw untrustedChange(environment, what, file: file, pin: pin, in: snapshot, path: StoreFormat.recipientsPath(environment))
         case .trusted(let repin):
             if pinning, repin || pins.storeID == nil, let file, !file.recipients.isEmpty {
+                // Best effort (a read-only .git still reads), and only from the pin this verdict
+                // was checked against: another process may have moved it on meanwhile.
                 try? TrustPins.update(at: pinsPath) { pins in
+                    guard pins.environments[environment] == pin, pins.storeID ?? header.storeID == header.storeID else { return }
                     pins.storeID = header.storeID
                     pins.environments[environment] = TrustPins.Pin(file)
                 }
@@ -50,12 +53,11 @@ extension Operations {
     }
 
     /// Pins the recipients this clone just wrote or merged itself (`environments`, all when nil),
-    /// so a later change is compared with them and not with an older member list.
-    func repin(_ environments: [String]? = nil) throws {
-        let snapshot = try store.snapshot()
-        for environment in try environments ?? snapshot.environments() {
-            _ = try trustedRecipients(environment, in: snapshot)
-        }
+    /// so a later change is compared with them and not with an older member list. Best effort:
+    /// an environment this clone does not trust stays as it is (its next read says why).
+    func repin(_ environments: [String]? = nil) {
+        guard let snapshot = try? store.snapshot(), let all = try? environments ?? snapshot.environments() else { return }
+        for environment in all { _ = try? trustedRecipients(environment, in: snapshot) }
     }
 
     /// Checks the recipients files of `incoming` (another clone's commit, before it is merged)
