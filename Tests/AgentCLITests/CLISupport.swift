@@ -62,6 +62,23 @@ final class Sandbox: Sendable {
     }
 }
 
+extension Sandbox {
+    /// `agent watch --interval 1 --pull-only --timeout 5` in `clone`, running until terminated,
+    /// its stderr to `stderr` (a `Pipe` or `FileHandle`).
+    func startWatch(in clone: String, stderr: Any) throws -> Process {
+        let watch = Process()
+        watch.executableURL = URL(fileURLWithPath: agentBinary)
+        watch.arguments = ["watch", "--interval", "1", "--pull-only", "--timeout", "5"]
+        watch.currentDirectoryURL = URL(fileURLWithPath: clone)
+        watch.environment = environment.merging(ProcessInfo.processInfo.environment.filter { $0.key == "PATH" }) { $1 }
+            .filter { !$0.value.isEmpty }
+        watch.standardError = stderr
+        watch.standardOutput = FileHandle.nullDevice
+        try watch.run()
+        return watch
+    }
+}
+
 /// Whether `condition` holds within `seconds` (checked every 0.1 s): for long-running processes
 /// like `agent watch`.
 func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {

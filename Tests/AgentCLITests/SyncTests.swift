@@ -253,16 +253,8 @@ final class SilentListener: Sendable {
         let target = server + "/app.env"
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "A='value-a-000000'\nB='value-b-111111'\n")
 
-        let watch = Process()
-        watch.executableURL = URL(fileURLWithPath: agentBinary)
-        watch.arguments = ["watch", "--interval", "1", "--pull-only", "--timeout", "5"]
-        watch.currentDirectoryURL = URL(fileURLWithPath: server)
-        watch.environment = team.box.environment.merging(ProcessInfo.processInfo.environment.filter { $0.key == "PATH" }) { $1 }
-            .filter { !$0.value.isEmpty }
         let log = Pipe()
-        watch.standardError = log
-        watch.standardOutput = FileHandle.nullDevice
-        try watch.run()
+        let watch = try team.box.startWatch(in: server, stderr: log)
         defer { if watch.isRunning { watch.terminate() } }
 
         #expect(try team.agent(team.box.repo, "update", "A", stdin: "pushed-while-watching").status == 0)

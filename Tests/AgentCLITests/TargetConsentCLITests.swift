@@ -158,15 +158,7 @@ import Glibc
         let target = server + "/app.env", onChangeLog = server + "/on-change.log", log = team.box.root + "/watch.log"
 
         #expect(FileManager.default.createFile(atPath: log, contents: nil))
-        let watch = Process()
-        watch.executableURL = URL(fileURLWithPath: agentBinary)
-        watch.arguments = ["watch", "--interval", "1", "--pull-only", "--timeout", "5"]
-        watch.currentDirectoryURL = URL(fileURLWithPath: server)
-        watch.environment = team.box.environment.merging(ProcessInfo.processInfo.environment.filter { $0.key == "PATH" }) { $1 }
-            .filter { !$0.value.isEmpty }
-        watch.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        watch.standardOutput = FileHandle.nullDevice
-        try watch.run()
+        let watch = try team.box.startWatch(in: server, stderr: try FileHandle(forWritingTo: URL(fileURLWithPath: log)))
         defer { if watch.isRunning { watch.terminate() } }
         func logged(_ text: String) -> Int { (read(log) ?? "").components(separatedBy: text).count - 1 }
 
