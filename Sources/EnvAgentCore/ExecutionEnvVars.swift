@@ -34,6 +34,20 @@ public enum ExecutionEnvVars {
         "CLASSPATH": "where java loads classes from",
         "SSL_CERT_FILE": "which certificate authorities TLS trusts",
         "SSL_CERT_DIR": "which certificate authorities TLS trusts",
+        "NODE_EXTRA_CA_CERTS": "which certificate authorities node trusts",
+        "REQUESTS_CA_BUNDLE": "which certificate authorities python's requests trusts",
+        "CURL_CA_BUNDLE": "which certificate authorities curl trusts",
+        "EDITOR": "the command programs run to edit a file",
+        "VISUAL": "the command programs run to edit a file",
+        "PAGER": "the command programs run to page output",
+        "MANPAGER": "the command man runs to page output",
+        "LESSOPEN": "the command less runs on every file it opens",
+        "LESSCLOSE": "the command less runs after every file it opens",
+        "BROWSER": "the command programs run to open a URL",
+        "SSH_ASKPASS": "the command ssh runs to ask for a passphrase",
+        "SUDO_ASKPASS": "the command sudo runs to ask for a password",
+        "PIP_INDEX_URL": "where pip installs packages from",
+        "PIP_EXTRA_INDEX_URL": "where pip installs packages from",
     ]
 
     /// Matched by prefix: what the variables of each family change.
@@ -41,6 +55,8 @@ public enum ExecutionEnvVars {
         ("LD_", "what the dynamic loader loads into every process"),
         ("DYLD_", "what the macOS dynamic loader loads into every process"),
         ("GIT_", "which commands, hooks and configuration git uses"),
+        ("npm_config_", "npm's configuration, including the shell it runs scripts with"),
+        ("NPM_CONFIG_", "npm's configuration, including the shell it runs scripts with"),
     ]
 
     /// What setting `envVar` changes, nil when it is not one of these variables.
