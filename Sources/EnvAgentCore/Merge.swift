@@ -32,9 +32,12 @@ struct EnvironmentMerge {
         var name: String
         var ours: SecretLine?
         var theirs: SecretLine?
-        /// Why, when it is not a change on both sides: the env var the result would give two secrets.
-        var envVarClash: String?
+        /// Why, when it is not a change on both sides: the env var the result would give two
+        /// secrets, or a line sealed to a key the other side replaced.
+        var reason: String?
     }
+
+    static let staleKeyReason = "sealed to the key a rotation on the other side replaced, which your identity cannot open"
 
     let environment: String
     let storeID: String
@@ -43,6 +46,7 @@ struct EnvironmentMerge {
     var decisions: [String: Decision] = [:]
 
     private var keys: [Side: EnvironmentKey?] = [:]
+    private var signingKeys: [Side: [UInt8]?] = [:]
 
     init(environment: String, storeID: String, identity: Identity?, base: Files, ours: Files, theirs: Files,
          decisions: [String: Decision] = [:]) {
@@ -63,6 +67,14 @@ struct EnvironmentMerge {
                                              environment: environment, format: file.isSigned ? StoreFormat.version : 1)
         }
         keys[side] = .some(key)
+        return key
+    }
+
+    /// The public signing key of a side's recipients file (nil when unsigned or absent).
+    mutating func signingKey(_ side: Side) -> [UInt8]? {
+        if let cached = signingKeys[side] { return cached }
+        let key = recipientsFile(side)?.signingKey
+        signingKeys[side] = .some(key)
         return key
     }
 
@@ -110,7 +122,17 @@ struct EnvironmentMerge {
                 }
             }
             guard let line = chosen.line else { continue }
-            lines.append(try reencrypted(line, from: chosen.side, to: resultKey, resultSide: resultSide))
+            guard let sealed = try reencrypted(line, from: chosen.side, to: resultKey, resultSide: resultSide) else {
+                // Only a member can move this line to the other side's new key: a decision ends it.
+                guard decisions[name] == nil else {
+                    throw AgentError(.mergeConflict, "secret '\(name)' in environment '\(environment)' cannot be kept from \(chosen.side == .ours ? "this" : "the other") side: it is sealed to a key the other side replaced, and your identity cannot open it",
+                                     details: [.init(loc: [environment, name], msg: "sealed to a replaced key", type: "merge_conflict")],
+                                     hint: "`agent resolve \(name) --env \(environment) --\(chosen.side == .ours ? "theirs" : "ours")`, then write the value again after the sync")
+                }
+                conflicts.append(Conflict(name: name, ours: o, theirs: t, reason: Self.staleKeyReason))
+                continue
+            }
+            lines.append(sealed)
         }
         conflicts += try envVarClashes(in: lines, parsed)
         guard conflicts.isEmpty else { return .conflicts(conflicts) }
@@ -137,7 +159,7 @@ struct EnvironmentMerge {
             for name in undecided {
                 let others = names.filter { $0 != name }.map { "'\($0)'" }.joined(separator: ", ")
                 conflicts.append(Conflict(name: name, ours: parsed[.ours]!.line(named: name), theirs: parsed[.theirs]!.line(named: name),
-                                          envVarClash: "maps env var \(envVar), as \(others) does in the merged result"))
+                                          reason: "maps env var \(envVar), as \(others) does in the merged result"))
             }
         }
         return conflicts
@@ -208,19 +230,20 @@ struct EnvironmentMerge {
         return Crypto.equal(plainA.bytes, plainB.bytes)
     }
 
-    /// `line` sealed under the result key: unchanged when it came from the side that owns that
-    /// key, else opened with its side's key and sealed again.
+    /// `line` sealed under the result key: unchanged when it came from a side with that key,
+    /// else opened with its side's key and sealed again; nil when this identity cannot do that.
     private mutating func reencrypted(_ line: SecretLine, from side: Side, to resultKey: EnvironmentKey?,
-                                      resultSide: Side?) throws -> SecretLine {
+                                      resultSide: Side?) throws -> SecretLine? {
         if let resultSide, side == resultSide { return line }
+        // One signing key means one environment key (it is derived from it, and only its holders
+        // sign): a write-only writer needs no key to keep its own lines.
+        if let resultSide, let own = signingKey(side), let target = signingKey(resultSide), Crypto.equal(own, target) {
+            return line
+        }
         if let resultSide, let own = key(side), let target = key(resultSide), own.isSameKey(as: target), own.format == target.format {
             return line
         }
-        guard let resultKey, let own = key(side) else {
-            throw AgentError(.mergeConflict, "secret '\(line.name)' in environment '\(environment)' must be re-encrypted under the merged key, and your identity cannot open it",
-                             details: [.init(loc: [environment, line.name], msg: "needs re-encryption", type: "merge_conflict")],
-                             hint: "a member of both versions must run the sync")
-        }
+        guard let resultKey, let own = key(side) else { return nil }
         let value = try own.open(line)
         let sealed = line.valueKind == .sealed
             ? try resultKey.publicKey.seal(value, name: line.name, envVar: line.envVar) // still marked as written without membership

@@ -282,7 +282,7 @@ import Testing
         }
         guard case .conflicts(let conflicts) = try merge([:]) else { Issue.record("merged an env var onto two secrets"); return }
         #expect(conflicts.map(\.name) == ["OURS", "THEIRS"])
-        #expect(conflicts.allSatisfy { $0.envVarClash?.contains("SHARED") == true })
+        #expect(conflicts.allSatisfy { $0.reason?.contains("SHARED") == true })
         #expect(conflicts[0].ours != nil && conflicts[0].theirs == nil && conflicts[1].theirs != nil)
         // Keep theirs: OURS --theirs (absent there), THEIRS --theirs.
         guard case .merged(let result) = try merge(["OURS": .theirs, "THEIRS": .theirs]) else { Issue.record("not merged"); return }

@@ -196,13 +196,15 @@ extension Operations {
                 return "\(masked)\(who)"
             }
             let text = "ours \(describe(conflict.ours, snapshots[1], ours)); theirs \(describe(conflict.theirs, snapshots[2], theirs))"
-            let reason = conflict.envVarClash ?? "changed on both sides"
-            lines.append("  \(environment)/\(conflict.name): \(conflict.envVarClash.map { "\($0): " } ?? "")\(text)")
+            let reason = conflict.reason ?? "changed on both sides"
+            lines.append("  \(environment)/\(conflict.name): \(conflict.reason.map { "\($0): " } ?? "")\(text)")
             details.append(.init(loc: [environment, conflict.name], msg: "\(reason): \(text)", type: "merge_conflict"))
         }
         return AgentError(.mergeConflict, "sync stopped: \(conflicts.count) conflicting secret\(conflicts.count == 1 ? "" : "s") here and on \(remote); nothing was pushed\n" + lines.joined(separator: "\n"),
                           details: details,
-                          hint: "for each: `agent resolve NAME --env ENV --ours` (or --theirs, or a new value on stdin), then `agent sync`")
+                          hint: conflicts.contains { $0.conflict.reason == EnvironmentMerge.staleKeyReason }
+                              ? "for a secret sealed to a replaced key: `agent resolve NAME --env ENV --theirs`, and after the sync write it again (sealed to the new key); for the others: --ours, --theirs or a new value on stdin"
+                              : "for each: `agent resolve NAME --env ENV --ours` (or --theirs, or a new value on stdin), then `agent sync`")
     }
 
     /// `ENV/NAME` of every secrets line that differs between two snapshots.
