@@ -36,7 +36,11 @@ public struct TokenRecord: Codable, Sendable, Equatable {
         environments.isEmpty || environments.contains(environment)
     }
 
+    /// Also true for a lifetime over `TokenStore.maxTTLSeconds` (a hand-edited record), so the
+    /// server and `tokens list` agree on every record.
     public func isExpired(now: Int64) -> Bool {
-        expires.map { now >= $0 } ?? false
+        guard let expires else { return false }
+        let (lifetime, overflow) = expires.subtractingReportingOverflow(created)
+        return now >= expires || overflow || lifetime > TokenStore.maxTTLSeconds
     }
 }

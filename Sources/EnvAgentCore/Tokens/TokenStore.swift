@@ -16,6 +16,9 @@ import Glibc
 /// is enough: there is nothing to brute-force that a slow password hash would protect.
 public struct TokenStore: Sendable {
     public static let prefix = "agt_"
+    /// The longest lifetime a token may have (10 years): a longer one is refused, so no expiry
+    /// overflows or leaves the four-digit years of RFC 3339.
+    public static let maxTTLSeconds: Int64 = 3650 * 86400
     static let idBytes = 6
     static let secretBytes = 32
     static let saltBytes = 16
@@ -50,9 +53,10 @@ public struct TokenStore: Sendable {
                              details: [.init(loc: ["scope"], msg: "read, write or reveal", type: "missing")])
         }
         for environment in environments { try Validation.environment(environment) }
-        if let ttlSeconds, ttlSeconds <= 0 {
-            throw AgentError(.validationError, "the time to live must be positive",
-                             details: [.init(loc: ["ttl"], msg: "must be positive", type: "invalid_ttl")])
+        if let ttlSeconds, !(1...Self.maxTTLSeconds).contains(ttlSeconds) {
+            throw AgentError(.validationError, "the time to live must be between 1 second and \(Self.maxTTLSeconds / 86400) days",
+                             details: [.init(loc: ["ttl"], msg: "between 1s and \(Self.maxTTLSeconds / 86400)d", type: "invalid_ttl")],
+                             hint: "pass a shorter --ttl (e.g. 365d), or none for a token that never expires")
         }
         let id = try Crypto.randomBytes(Self.idBytes).map { String($0, radix: 16).leftPadded(2) }.joined()
         var secret = try Crypto.randomBytes(Self.secretBytes)

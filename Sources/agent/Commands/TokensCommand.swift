@@ -85,7 +85,11 @@ struct TokensCreateCommand: ParsableCommand {
     }
 
     static func seconds(_ text: String) -> Int64? {
-        guard let unit = text.last, let count = Int64(text.dropLast()), count > 0 else { return nil }
+        // Only the syntax here: a count too large for Int64 saturates, and `TokenStore.create`
+        // refuses it with the range (validation_error) the server shares.
+        guard let unit = text.last, text.count > 1, text.dropLast().allSatisfy(\.isASCII), text.dropLast().allSatisfy(\.isNumber) else { return nil }
+        let count = Int64(text.dropLast()) ?? .max
+        guard count > 0 else { return nil }
         let factor: Int64
         switch unit {
         case "s": factor = 1
@@ -95,7 +99,8 @@ struct TokensCreateCommand: ParsableCommand {
         case "w": factor = 7 * 86400
         default: return nil
         }
-        return count.multipliedReportingOverflow(by: factor).overflow ? nil : count * factor
+        let (seconds, overflow) = count.multipliedReportingOverflow(by: factor)
+        return overflow ? .max : seconds
     }
 }
 
@@ -107,15 +112,20 @@ struct TokensListCommand: ParsableCommand {
 
     func run() throws {
         try options.reporting {
-            let rows = try options.tokens.list(store: options.storeID()).map { TokenRow($0) }
+            let records = try options.tokens.list(store: options.storeID())
+            let rows = records.map { TokenRow($0) }
+            let now = Int64(time(nil))
             if options.json {
                 try Console.json(rows)
             } else if rows.isEmpty {
                 Console.err("no tokens; create one with `agent tokens create --scope read`")
             } else {
                 Console.table(["ID", "SCOPES", "ENVS", "CREATED", "EXPIRES", "LABEL"],
-                              rows.map { [$0.id, $0.scopes.joined(separator: ","), $0.environments.isEmpty ? "*" : $0.environments.joined(separator: ","),
-                                          $0.createdAt, $0.expiresAt.map { $0 + ($0 < Timestamp.now() ? " (expired)" : "") } ?? "never", $0.label ?? ""] })
+                              zip(records, rows).map { record, row in
+                                  // The record's own check, the one the server applies.
+                                  [row.id, row.scopes.joined(separator: ","), row.environments.isEmpty ? "*" : row.environments.joined(separator: ","),
+                                   row.createdAt, row.expiresAt.map { $0 + (record.isExpired(now: now) ? " (expired)" : "") } ?? "never", row.label ?? ""]
+                              })
             }
         }
     }
