@@ -19,9 +19,31 @@ struct ValueOptions: ParsableArguments {
     func read(for name: String) throws -> SecretBytes {
         if let value {
             Console.err("warning: --value puts the secret in argv, visible to other users (ps, /proc); pipe it on stdin instead")
-            return SecretBytes(Array(value.utf8))
+            // `CommandLine.arguments` replaced invalid UTF-8 with U+FFFD: take argv's own bytes,
+            // so the value's validation refuses them instead of storing something else.
+            return SecretBytes(Self.rawValueArgument() ?? Array(value.utf8))
         }
         return try Self.pipedOrPrompted(for: name)
+    }
+
+    /// The bytes of the last `--value V` or `--value=V` in argv, as the kernel passed them.
+    static func rawValueArgument() -> [UInt8]? {
+        let flag = Array("--value".utf8), prefix = flag + [UInt8(ascii: "=")]
+        var found: [UInt8]?
+        var index = 1
+        while index < Int(CommandLine.argc), let pointer = CommandLine.unsafeArgv[index] {
+            let argument = Array(UnsafeBufferPointer(start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self),
+                                                     count: strlen(pointer)))
+            if argument == Array("--".utf8) { break }
+            if argument == flag, index + 1 < Int(CommandLine.argc), let next = CommandLine.unsafeArgv[index + 1] {
+                found = Array(UnsafeBufferPointer(start: UnsafeRawPointer(next).assumingMemoryBound(to: UInt8.self), count: strlen(next)))
+                index += 2
+                continue
+            }
+            if argument.starts(with: prefix) { found = Array(argument.dropFirst(prefix.count)) }
+            index += 1
+        }
+        return found
     }
 
     /// Piped standard input (without one trailing newline), else a no-echo prompt.

@@ -55,6 +55,16 @@ extension Operations {
         guard !assignments.isEmpty else {
             throw AgentError(.invalidRequest, "the file holds no KEY=value lines")
         }
+        // Checked here too, where the key and line are known: the write's own check names neither.
+        for assignment in assignments {
+            do { try Validation.value(assignment.value) } catch var error as AgentError {
+                let msg = error.details.first?.msg ?? error.message
+                error.message = "line \(assignment.line) (\(assignment.key)): \(msg)"
+                error.details = [.init(loc: ["file", "line \(assignment.line)", assignment.key], msg: msg,
+                                       type: error.details.first?.type ?? "invalid_value")]
+                throw error
+            }
+        }
         var created: [String] = [], updated: [String] = [], unchanged: [String] = []
         let requests = assignments.map {
             WriteRequest(name: $0.key, envVar: $0.key, value: $0.value, allowsExecutionEnvVar: allowingExecutionEnvVars)
