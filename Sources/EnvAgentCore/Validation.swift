@@ -54,6 +54,11 @@ public enum Validation {
         guard isValidName(environment) else {
             throw AgentError.validation("env", "'\(environment.prefix(140))' is not a valid environment name: use letters, digits, '_', '.', '-'", type: "invalid_name")
         }
+        guard !StoreFormat.reservedNames.contains(environment.lowercased()) else {
+            throw AgentError.validation("env", "'\(environment)' is reserved: .envagent/\(environment.lowercased()) is a file of the store",
+                                        type: "reserved_name",
+                                        hint: "choose another environment name (reserved: \(StoreFormat.reservedNames.joined(separator: ", ")))")
+        }
     }
 
     public static func envVar(_ envVar: String) throws {

@@ -24,9 +24,25 @@ public final class GitTree {
         return ObjectID(git_tree_entry_id(entry).pointee)
     }
 
-    /// The contents of the blob at `path`, nil when there is none.
+    /// The id of the file (blob) at `path`, nil when there is none; an error naming `path`
+    /// when something else is there (a folder or a submodule), which must not read as empty.
+    public func fileID(at path: String) throws -> ObjectID? {
+        var entry: OpaquePointer?
+        let rc = git_tree_entry_bypath(&entry, pointer, path)
+        if rc == Libgit2.notFound { return nil }
+        try Libgit2.check(rc, "git_tree_entry_bypath")
+        defer { git_tree_entry_free(entry) }
+        guard git_tree_entry_type(entry) == GIT_OBJECT_BLOB else {
+            throw AgentError(.internalError, "\(path) is not a file (a folder or a submodule is there)",
+                             details: [.init(loc: [path], msg: "not a file", type: "not_a_file")],
+                             hint: "put the file back from the commit that replaced it (`git log -- \(path)`)")
+        }
+        return ObjectID(git_tree_entry_id(entry).pointee)
+    }
+
+    /// The contents of the file at `path`, nil when there is none (see `fileID(at:)`).
     public func blob(at path: String) throws -> [UInt8]? {
-        guard let id = try entryID(at: path) else { return nil }
+        guard let id = try fileID(at: path) else { return nil }
         return try repository.blob(id)
     }
 

@@ -44,6 +44,10 @@ public enum StoreFormat {
         return parts.count == 3 && parts[0] == folder && (parts[2] == "secrets" || parts[2] == "recipients")
     }
     public static func recipientsPath(_ environment: String) -> String { "\(folder)/\(environment)/recipients" }
+
+    /// Names of files directly in `.envagent/`, which no environment may take (compared
+    /// ignoring case: on a case-insensitive file system `Store/` and `store` collide).
+    public static let reservedNames = ["store", "targets"]
 }
 
 // MARK: - Header
@@ -78,7 +82,8 @@ public struct StoreHeader: Sendable, Equatable {
             let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
             guard parts.count == 2 else { continue }
             switch parts[0] {
-            case "format": format = Int(parts[1])
+            // A format number too large for Int is still a newer format, not a broken header.
+            case "format": format = Int(parts[1]) ?? (!parts[1].isEmpty && parts[1].utf8.allSatisfy { $0 &- 0x30 < 10 } ? Int.max : nil)
             case "id": storeID = parts[1]
             default: continue // later versions may add keys; `format` guards incompatible ones
             }
@@ -88,8 +93,8 @@ public struct StoreHeader: Sendable, Equatable {
         }
         guard format <= StoreFormat.version else {
             throw AgentError(.upgradeRequired,
-                             "this store uses format \(format); this agent understands format \(StoreFormat.version) at most",
-                             hint: "upgrade agent to a release that reads store format \(format)")
+                             "this store uses format \(format == Int.max ? "number too large to read" : "\(format)"); this agent understands format \(StoreFormat.version) at most",
+                             hint: "upgrade agent to a release that reads this store's format")
         }
         return StoreHeader(format: format, storeID: storeID)
     }

@@ -17,7 +17,7 @@ public final class StoreSnapshot {
 
     /// The blob id of the file at `path`, nil when there is none.
     func fileID(_ path: String) throws -> ObjectID? {
-        try tree?.entryID(at: path)
+        try tree?.fileID(at: path)
     }
 
     /// The header, nil when this commit has no store. A newer format throws `upgrade_required`.
