@@ -26,6 +26,13 @@ public enum FileIO {
         return st.st_mode & 0o7777
     }
 
+    /// The user id owning `path`, or nil when it does not exist.
+    public static func owner(_ path: String) -> uid_t? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return st.st_uid
+    }
+
     /// The file's bytes, or its first `limit` bytes.
     public static func read(_ path: String, upTo limit: Int = .max) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// An X25519 key pair and its key texts.
 ///
 /// Key texts: `AGENT-SECRET-KEY-` or `agent-pub-` followed by unpadded base64url of the 32 key
@@ -124,6 +130,7 @@ public struct IdentitySource: Sendable {
                              "identity file \(path) is readable by others (mode \(String(mode, radix: 8)))",
                              hint: "chmod 600 \(path)")
         }
+        try checkOwnership(path)
         var bytes = try FileIO.read(path)
         defer { Crypto.wipe(&bytes) }
         let text = String(decoding: bytes, as: UTF8.self)
@@ -135,6 +142,26 @@ public struct IdentitySource: Sendable {
                              hint: "create one with `agent keygen`")
         }
         return try Identity.parseSecretKey(line)
+    }
+
+    /// As ssh checks its keys' paths: the file is the user's own, and its folder belongs to the
+    /// user (or root) and is not writable by others, who could otherwise replace the key.
+    static func checkOwnership(_ path: String) throws {
+        let user = geteuid()
+        if let owner = FileIO.owner(path), owner != user {
+            throw AgentError(.authenticationFailed, "identity file \(path) belongs to another user (uid \(owner))",
+                             hint: "use an identity file of your own (`agent keygen`), or `chown` this one to you")
+        }
+        let folder = FileIO.dirname(path)
+        if let owner = FileIO.owner(folder), owner != user, owner != 0 {
+            throw AgentError(.authenticationFailed, "the folder \(folder) of identity file \(path) belongs to another user (uid \(owner))",
+                             hint: "keep the identity in a folder of your own (mode 0700)")
+        }
+        if let mode = FileIO.mode(folder), mode & 0o022 != 0 {
+            throw AgentError(.authenticationFailed,
+                             "the folder \(folder) of identity file \(path) is writable by others (mode \(String(mode, radix: 8)))",
+                             hint: "chmod go-w \(folder)")
+        }
     }
 
     /// Writes a new identity file (0600 in a 0700 folder); never overwrites one.
