@@ -12,8 +12,8 @@ enum Base64 {
         return table
     }()
 
-    /// Decodes padded base64; nil for a wrong length, a character outside the alphabet, or
-    /// misplaced padding.
+    /// Decodes padded base64; nil for a wrong length, a character outside the alphabet,
+    /// misplaced padding or non-zero padding bits.
     static func decode<C: Collection>(_ text: C) -> [UInt8]? where C.Element == UInt8 {
         var output: [UInt8] = []
         return decode(text, into: &output) ? output : nil
@@ -44,6 +44,9 @@ enum Base64 {
                         let c = last && padding == 2 ? 0 : table[Int(input[i + 2])]
                         let d = last && padding >= 1 ? 0 : table[Int(input[i + 3])]
                         if (a | b | c | d) > 63 { return false }
+                        // Canonical only (as libsodium): the bits padding drops must be zero, so
+                        // each byte string has exactly one text.
+                        if last && (padding == 2 && b & 0x0F != 0 || padding == 1 && c & 0x03 != 0) { return false }
                         let word = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
                         out[o] = UInt8(truncatingIfNeeded: word >> 16); o += 1
                         if o < outputCount { out[o] = UInt8(truncatingIfNeeded: word >> 8); o += 1 }
