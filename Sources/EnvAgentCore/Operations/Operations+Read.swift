@@ -16,12 +16,22 @@ extension Operations {
         return try key.open(line)
     }
 
-    /// Every secret's metadata; a non-member (write-only) sees names and `••••` only.
+    /// Every secret's metadata; a non-member (write-only) sees names and `••••` only. A value
+    /// that does not open lists as `••••` with its `error` (the other lines stay readable);
+    /// `render` and `run` still refuse it.
     public func list(environment: String) throws -> [SecretMetadata] {
         try Validation.environment(environment)
         let snapshot = try store.snapshot()
         let access = try access(environment, in: snapshot)
-        return try snapshot.secrets(environment).lines.map { try Self.metadata($0, environment: environment, access: access) }
+        return try snapshot.secrets(environment).lines.map { line in
+            do {
+                return try Self.metadata(line, environment: environment, access: access)
+            } catch let error as AgentError where error.details.first?.type == "bad_ciphertext" {
+                var metadata = SecretMetadata(line: line, environment: environment, maskedValue: Masking.bullets)
+                metadata.error = error.details.first?.msg
+                return metadata
+            }
+        }
     }
 
     private static func metadata(_ line: SecretLine, environment: String, access: Access) throws -> SecretMetadata {
@@ -60,6 +70,7 @@ extension Operations {
     static func select(_ names: [String], from secrets: SecretsFile, environment: String) throws -> [SecretLine] {
         guard !names.isEmpty else { return secrets.lines }
         return try names.map { name in
+            try Validation.name(name) // a malformed name is a bad request, not a missing secret
             guard let line = secrets.line(named: name) else { throw noSecret(name, environment) }
             return line
         }

@@ -9,6 +9,8 @@ public struct SecretMetadata: Codable, Sendable, Equatable {
     /// The value was last written without membership (sealed to the environment's public key
     /// by anyone who can push); `agent adopt` makes it a member's value.
     public var writeOnly: Bool
+    /// Set (only by `list`) when the value does not open: why, never the value.
+    public var error: String?
 
     enum CodingKeys: String, CodingKey {
         case name
@@ -18,6 +20,7 @@ public struct SecretMetadata: Codable, Sendable, Equatable {
         case createdAt = "created_at"
         case updatedAt = "updated_at"
         case writeOnly = "write_only"
+        case error
     }
 
     init(line: SecretLine, environment: String, maskedValue: String) {

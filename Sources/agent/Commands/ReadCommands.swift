@@ -38,7 +38,12 @@ struct ListCommand: AgentCommand {
             Console.err("no secrets in environment \(global.environment)")
         } else {
             Console.table(["NAME", "ENV_VAR", "VALUE", "UPDATED", "WRITTEN BY"],
-                          secrets.map { [$0.name, $0.envVar, $0.maskedValue, $0.updatedAt, MetadataPrinter.writer($0)] })
+                          secrets.map { [$0.name, $0.envVar, $0.maskedValue + ($0.error == nil ? "" : " (does not open)"), $0.updatedAt,
+                                         MetadataPrinter.writer($0)] })
+        }
+        let broken = secrets.filter { $0.error != nil }.map(\.name)
+        if !broken.isEmpty {
+            Console.err("warning: \(broken.count == 1 ? "the value of" : "the values of") \(broken.joined(separator: ", ")) in environment \(global.environment) \(broken.count == 1 ? "does" : "do") not open; `agent verify --env \(global.environment)` names the commit that changed \(broken.count == 1 ? "it" : "them")")
         }
     }
 }
