@@ -8,14 +8,16 @@ import Testing
         #expect(try StoreHeader.parse(header.serialized()) == header)
     }
 
-    @Test func newerFormatIsUpgradeRequired() {
+    @Test(arguments: ["3", "99999999999999999999", "9223372036854775808"])
+    func newerFormatIsUpgradeRequired(_ format: String) {
         let error = #expect(throws: AgentError.self) {
-            try StoreHeader.parse(Array("envagent-store\nformat 3\nid x\n".utf8))
+            try StoreHeader.parse(Array("envagent-store\nformat \(format)\nid x\n".utf8))
         }
         #expect(error?.kind == .upgradeRequired)
     }
 
-    @Test(arguments: ["", "not a store\n", "envagent-store\nid x\n", "envagent-store\nformat 1\n"])
+    @Test(arguments: ["", "not a store\n", "envagent-store\nid x\n", "envagent-store\nformat 1\n",
+                      "envagent-store\nformat two\nid x\n", "envagent-store\nformat -99999999999999999999\nid x\n"])
     func malformedHeaders(_ text: String) {
         let error = #expect(throws: AgentError.self) { try StoreHeader.parse(Array(text.utf8)) }
         #expect(error?.kind == .internalError)
@@ -80,6 +82,19 @@ import Testing
     @Test(arguments: ["A", "AB=", "A===", "AB=C", "ab!d", "abc\n", "====", "ab==cdef"])
     func rejectsMalformedText(_ text: String) {
         #expect(Base64.decode(Array(text.utf8)) == nil)
+    }
+
+    /// Bits the padding drops must be zero: one text per byte string, as libsodium decodes.
+    @Test(arguments: ["QR==", "QX==", "QUJ=", "QUL=", "AAAAQR=="])
+    func rejectsNonCanonicalPaddingBits(_ text: String) {
+        #expect(Base64.decode(Array(text.utf8)) == nil)
+        #expect(Crypto.decodeBase64(text.utf8, variant: .standard) == nil)
+    }
+
+    @Test(arguments: ["QQ==", "QUI=", "AAAAQQ=="])
+    func acceptsCanonicalPadding(_ text: String) {
+        #expect(Base64.decode(Array(text.utf8)) != nil)
+        #expect(Base64.decode(Array(text.utf8)) == Crypto.decodeBase64(text.utf8, variant: .standard))
     }
 }
 
