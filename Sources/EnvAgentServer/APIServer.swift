@@ -53,7 +53,8 @@ public struct APIServer: Sendable {
             rate > 0 ? RateLimiter(rate: rate, burst: options.burst ?? rate * 2) : nil
         }
         let table = RouteTable()
-        let router = Router(context: APIRequestContext.self)
+        // HEAD on every GET route (RFC 9110 §9.3.2): the GET's status and headers, no body.
+        let router = Router(context: APIRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: FrontMiddleware(logger: logger, routes: table))
         SystemRoutes().register(on: router, table: table)
         let v1 = router.group("v1").add(middleware: AuthMiddleware(authenticator: authenticator, limiter: limiter))

@@ -35,17 +35,57 @@ struct JSONBody {
             throw tooLarge
         }
         let value: JSONValue
+        let bytes = Array(buffer.readableBytesView)
         do {
-            value = try JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView))
+            value = try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
         } catch {
             throw AgentError(.invalidRequest, "the request body is not valid JSON",
                              details: [.init(loc: ["body"], msg: "malformed JSON", type: "json_invalid")])
+        }
+        // The decoder keeps one of two equal keys silently; which one a proxy or logger in front
+        // of us saw is anyone's guess, so such a body is refused.
+        if let key = duplicateKey(in: bytes) {
+            throw AgentError(.invalidRequest, "the request body has the key '\(key.prefix(100))' twice in one object",
+                             details: [.init(loc: ["body", String(key.prefix(100))], msg: "duplicate key", type: "json_invalid")])
         }
         guard case .object(let fields) = value else {
             throw AgentError(.validationError, "the request body must be a JSON object",
                              details: [.init(loc: ["body"], msg: "expected an object", type: "object_type")])
         }
         return JSONBody(fields: fields)
+    }
+
+    /// The first key that appears twice in one object of `bytes` (valid JSON), compared after
+    /// unescaping; nil when there is none.
+    static func duplicateKey(in bytes: [UInt8]) -> String? {
+        var objects: [Set<String>?] = [] // nil: an array
+        var expectsKey = false
+        var index = 0
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "{"): objects.append([]); expectsKey = true
+            case UInt8(ascii: "["): objects.append(nil); expectsKey = false
+            case UInt8(ascii: "}"), UInt8(ascii: "]"): _ = objects.popLast(); expectsKey = false
+            case UInt8(ascii: ","): expectsKey = objects.last.map { $0 != nil } ?? false
+            case UInt8(ascii: "\""):
+                let start = index
+                index += 1
+                while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+                    index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
+                }
+                guard expectsKey, var keys = objects.last ?? nil else { break }
+                let quoted = bytes[start...min(index, bytes.count - 1)]
+                let key = quoted.contains(UInt8(ascii: "\\"))
+                    ? (try? JSONDecoder().decode(String.self, from: Data(quoted))) ?? String(decoding: quoted, as: UTF8.self)
+                    : String(decoding: quoted.dropFirst().dropLast(), as: UTF8.self)
+                guard keys.insert(key).inserted else { return key }
+                objects[objects.count - 1] = keys
+                expectsKey = false
+            default: break
+            }
+            index += 1
+        }
+        return nil
     }
 
     /// The decoded fields of a body.

@@ -18,6 +18,8 @@ info:
     **Errors**: every non-2xx response is the canonical envelope
     `{"status", "message", "errors": [{"loc", "msg", "type"}], "type"}` with a stable `type`.
     A method the path does not have is answered 405 (type `invalid_request`) with `Allow`.
+    `HEAD` is answered on every `GET` route: the `GET`'s status and headers, without a body.
+    Request bodies must be JSON objects without a key twice (400 `invalid_request`).
     Unknown fields in request bodies are refused (`extra_forbidden`); responses may gain fields.
     An environment whose recipients changed without a member's signature (see the README's
     threat model) answers 409 `untrusted_change` on every route that reads or writes it, until
@@ -516,6 +518,12 @@ components:
             The value was last written without membership (sealed to the environment's public
             key by anyone who can push) and no member has adopted it (`agent adopt`).
           type: boolean
+        error:
+          description: |
+            Only in the listing, only when the value does not open (a damaged or misplaced
+            ciphertext): why, never the value; `masked_value` is then `••••`. The other secrets
+            are listed as usual; `agent verify` names the commit, and dotenv refuses it (500).
+          type: string
     EnvironmentSummary:
       type: object
       required: [name, secret_count]
@@ -532,7 +540,6 @@ components:
       type: object
       description: What a sync did (names of changed secrets, never values).
       required: [remote, branch, action, attempts, changed]
-      additionalProperties: false
       properties:
         remote:
           type: string
@@ -554,7 +561,6 @@ components:
       type: object
       description: Canonical API error envelope returned by the API.
       required: [status, message, errors, type]
-      additionalProperties: false
       properties:
         status:
           description: HTTP status code
@@ -567,7 +573,6 @@ components:
           items:
             type: object
             required: [loc, msg, type]
-            additionalProperties: false
             properties:
               loc:
                 description: Where the validation error occurred

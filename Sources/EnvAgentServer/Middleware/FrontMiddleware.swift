@@ -36,6 +36,13 @@ struct FrontMiddleware: RouterMiddleware {
             failure = apiError.error
             response = apiError.response(requestID: context.requestID)
         }
+        if request.method == .head {
+            // The router answers HEAD with the GET route; an error's envelope loses its body
+            // here, keeping the length it would have had.
+            let length = response.headers[.contentLength]
+            response.body = ResponseBody()
+            response.headers[.contentLength] = length
+        }
         response.headers[.requestID] = context.requestID
         response.headers[.apiVersion] = String(Self.apiVersion)
         let elapsed = ContinuousClock.now - start
@@ -75,7 +82,7 @@ struct FrontMiddleware: RouterMiddleware {
         switch status.code {
         case 404:
             if let allowed = routes.allowedMethods(for: request.uri.path) {
-                let list = allowed.map(\.rawValue).joined(separator: ", ")
+                let list = (allowed.contains(.get) ? allowed + [.head] : allowed).map(\.rawValue).joined(separator: ", ")
                 return APIError(AgentError(.invalidRequest, "method \(request.method.rawValue) is not allowed on \(path); allowed: \(list)",
                                            details: [.init(loc: ["method"], msg: "allowed: \(list)", type: "method_not_allowed")]),
                                 status: .methodNotAllowed, headers: [.allow: list])
