@@ -17,6 +17,10 @@ public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
         case mergeConflict = "merge_conflict"
         /// Who can read an environment changed without a member's signature (see `Trust`).
         case untrustedChange = "untrusted_change"
+        /// A git lock file (`index.lock`, `refs/heads/<branch>.lock`) stayed in place: a git
+        /// command is running or crashed. Neither the caller's mistake nor a bug: a person must
+        /// look (see `GitLockFile`).
+        case locked
 
         public var httpStatus: Int {
             switch self {
@@ -33,6 +37,7 @@ public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
             case .gatewayTimeout: 504
             case .mergeConflict: 409
             case .untrustedChange: 409
+            case .locked: 423
             }
         }
 
@@ -51,6 +56,7 @@ public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
             case .gatewayTimeout: 11
             case .mergeConflict: 12
             case .untrustedChange: 13
+            case .locked: 14
             }
         }
     }

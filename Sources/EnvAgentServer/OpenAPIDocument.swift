@@ -602,6 +602,7 @@ components:
             - gateway_timeout
             - merge_conflict
             - untrusted_change
+            - locked
   responses:
     InvalidRequest:
       description: Invalid request (malformed JSON, wrong content type, body over 1 MiB, bad header).

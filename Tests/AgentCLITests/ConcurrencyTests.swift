@@ -49,7 +49,7 @@ import Testing
             i=0
             while [ $i -lt 30 ]; do
               echo "line $i" >> notes.txt
-              # git does not wait for a held index.lock (agent holds it while updating the index)
+              # git does not wait for a held index.lock (agent holds it across its branch move)
               tries=0
               until git add notes.txt 2>/dev/null && git commit -qm "note $i" 2>/dev/null; do
                 tries=$((tries + 1)); [ $tries -lt 200 ] || exit 1; sleep 0.01

@@ -45,7 +45,7 @@ import Testing
             (.upgradeRequired, "upgrade_required", 426, 8), (.rateLimited, "rate_limited", 429, 9),
             (.internalError, "internal_error", 500, 1), (.badGateway, "bad_gateway", 502, 10),
             (.gatewayTimeout, "gateway_timeout", 504, 11), (.mergeConflict, "merge_conflict", 409, 12),
-            (.untrustedChange, "untrusted_change", 409, 13),
+            (.untrustedChange, "untrusted_change", 409, 13), (.locked, "locked", 423, 14),
         ]
         #expect(table.count == AgentError.Kind.allCases.count)
         for (kind, type, status, exit) in table {

@@ -104,7 +104,9 @@ extension GitRepository {
             throw AgentError(.badGateway, "the remote '\(name)' is unreachable: there is no repository at \(path)")
         }
         defer { try? target.deleteReference(incoming) }
-        return try target.moveReference(branchRef, to: commit, expecting: expected, logMessage: "agent: push")
+        if try target.moveReference(branchRef, to: commit, expecting: expected, logMessage: "agent: push") { return true }
+        try GitLockFile.waitForRelease(target.lockPath(of: branchRef)) // a crashed push's lock is named, not retried
+        return false
     }
 
     /// Runs `body` holding an advisory lock in a local remote's folder, so agents syncing with

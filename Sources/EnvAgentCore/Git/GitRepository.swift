@@ -280,12 +280,26 @@ public final class GitRepository {
 
     // MARK: Index and working tree
 
+    /// `index` in the git folder (the worktree's own for a linked worktree).
+    public var indexPath: String { gitDirectory + "index" }
+
+    /// git's lock on the index (see `GitLockFile`).
+    public var indexLockPath: String { indexPath + ".lock" }
+
+    /// The lock file git and libgit2 take to move `reference` (HEAD's own when detached).
+    public func lockPath(of reference: String) -> String {
+        (reference == "HEAD" ? gitDirectory : commonDirectory) + reference + ".lock"
+    }
+
     /// Makes the index and working-tree copies of each path equal to its blob (writing the
-    /// file, or removing it when nil), leaving every other index entry as it was. The index
-    /// entry is built from the known blob id and the new file's stat data, so nothing is hashed
-    /// or compressed again. When a git process holds `index.lock`, the index is re-read and the
-    /// update retried for a while.
-    public func checkout(_ contents: [(path: String, blob: (id: ObjectID, bytes: [UInt8])?)]) throws {
+    /// file, or removing it when nil), leaving every other index entry as it was. The caller
+    /// holds `index.lock`, which libgit2's `git_index_write` would take itself: so the index is
+    /// copied to `envagent-index` beside it, updated there and renamed over `index` (atomic for
+    /// git's readers). Each entry is built from the known blob id and the new file's stat data,
+    /// so nothing is hashed or compressed again. Work-tree files are written first: an index
+    /// entry needs their stat data, and `git commit -a` must never find an older file than the
+    /// index holds.
+    func stage(_ contents: [(path: String, blob: (id: ObjectID, bytes: [UInt8])?)]) throws {
         guard let workdir else { return }
         var entries: [(path: String, entry: git_index_entry?)] = []
         for (path, blob) in contents {
@@ -311,33 +325,31 @@ public final class GitRepository {
             entry.id = blob.id.raw
             entries.append((path, entry))
         }
+        let scratch = gitDirectory + "envagent-index"
+        _ = unlink(scratch)
+        _ = unlink(scratch + ".lock") // left by a crash; ours while we hold index.lock
+        // A hard link shares the current index without copying it; libgit2 writes a new file
+        // and renames it over the link, so `index` itself is untouched until the last rename.
+        if link(indexPath, scratch) != 0 && errno != ENOENT, let bytes = try? FileIO.read(indexPath) {
+            try FileIO.writeAtomically(scratch, bytes: bytes, mode: 0o644, sync: false)
+        }
         var index: OpaquePointer?
-        try Libgit2.check(git_repository_index(&index, pointer), "git_repository_index")
+        try Libgit2.check(git_index_open(&index, scratch), "git_index_open")
         defer { git_index_free(index) }
-        var delay: UInt32 = 2_000
-        for attempt in 0... {
-            try Libgit2.check(git_index_read(index, 1), "git_index_read")
-            for (path, entry) in entries {
-                if var entry {
-                    try path.withCString { cPath in
-                        entry.path = cPath
-                        try Libgit2.check(git_index_add(index, &entry), "git_index_add")
-                    }
-                } else {
-                    let rc = git_index_remove_bypath(index, path)
-                    if rc != Libgit2.notFound { try Libgit2.check(rc, "git_index_remove_bypath") }
+        for (path, entry) in entries {
+            if var entry {
+                try path.withCString { cPath in
+                    entry.path = cPath
+                    try Libgit2.check(git_index_add(index, &entry), "git_index_add")
                 }
+            } else {
+                let rc = git_index_remove_bypath(index, path)
+                if rc != Libgit2.notFound { try Libgit2.check(rc, "git_index_remove_bypath") }
             }
-            let rc = git_index_write(index)
-            if rc == GIT_ELOCKED.rawValue && attempt < 40 {
-                usleep(delay)
-                delay = min(delay * 2, 200_000)
-                continue
-            }
-            if rc < 0 {
-                throw AgentError.internal("the change is committed, but the index could not be updated (\(Libgit2.lastErrorMessage())); run `git reset -q -- \(StoreFormat.folder)` to refresh it")
-            }
-            return
+        }
+        try Libgit2.check(git_index_write(index), "git_index_write")
+        guard rename(scratch, indexPath) == 0 else {
+            throw AgentError.internal("cannot replace \(indexPath): \(FileIO.errnoMessage())")
         }
     }
 }

@@ -70,6 +70,7 @@ public final class Store {
     @discardableResult
     public func apply(_ build: (StoreSnapshot) throws -> StoreChange?) throws -> ObjectID? {
         try withWriteLock {
+            removeLeftoverTempFiles()
             for attempt in 0..<Self.maxAttempts {
                 let snapshot = try snapshot()
                 guard let change = try build(snapshot) else { return nil }
@@ -92,9 +93,7 @@ public final class Store {
                 let treeID = try repository.updatedTree(base: snapshot.tree, changes: blobs.map { ($0.path, $0.blob?.id) })
                 if treeID == snapshot.tree?.id { return nil }
                 let commitID = try repository.createCommit(tree: treeID, parent: snapshot.commit, message: change.message)
-                if try repository.moveReference(snapshot.reference, to: commitID, expecting: snapshot.commit,
-                                                logMessage: "agent: \(change.message)") {
-                    try repository.checkout(blobs)
+                if try publish(commitID, on: snapshot, files: blobs, message: change.message) {
                     try packIfDue()
                     return commitID
                 }
@@ -102,6 +101,73 @@ public final class Store {
                 usleep(UInt32.random(in: 1_000...(5_000 * UInt32(min(attempt + 1, 10)))))
             }
             throw AgentError.internal("the branch kept moving: gave up after \(Self.maxAttempts) attempts")
+        }
+    }
+
+    /// Moves the branch to `commit` (built on `snapshot`) and brings the index and work-tree
+    /// copies of `files` along, holding git's `index.lock` throughout, so no git command can
+    /// commit the index of before the change on top of it. In this order:
+    /// 1. create `index.lock` (O_EXCL) holding a `LockOwner` record: pid, boot id, the paths;
+    /// 2. write the work-tree files, then the index (renamed over `index`);
+    /// 3. compare-and-swap the branch: the commit point;
+    /// 4. remove `index.lock`.
+    /// A crash before 3 leaves the index and files ahead of the branch: a later `git commit`
+    /// would commit the new value, never put back an old one. The next agent write proves the
+    /// holder died (`LockOwner.hasDied`) and puts those paths back to the branch's version;
+    /// git itself refuses to run until then, or until someone removes the lock. A crash after 3
+    /// leaves the new state behind the same lock. Returns false when another writer moved the
+    /// branch first: the paths are put back to `snapshot` and the lock is released, so that
+    /// writer (usually git) can go on before the change is rebuilt.
+    private func publish(_ commit: ObjectID, on snapshot: StoreSnapshot,
+                         files: [(path: String, blob: (id: ObjectID, bytes: [UInt8])?)], message: String) throws -> Bool {
+        let moveBranch: () throws -> Bool = {
+            if try self.repository.moveReference(snapshot.reference, to: commit, expecting: snapshot.commit,
+                                                 logMessage: "agent: \(message)") { return true }
+            // Name a lock that is not let go (a crash) instead of retrying 64 times.
+            try GitLockFile.waitForRelease(self.repository.lockPath(of: snapshot.reference))
+            return false
+        }
+        guard !repository.isBare else { return try moveBranch() }
+        let lock = repository.indexLockPath
+        try GitLockFile.acquire(lock, record: LockOwner.current(paths: files.map(\.path)).encoded,
+                                recoverAbandoned: recoverAbandonedIndexLock)
+        defer { GitLockFile.release(lock) }
+        do {
+            try repository.stage(files)
+            if try moveBranch() { return true }
+        } catch {
+            try? repository.stage(contents(of: files.map(\.path), in: snapshot))
+            throw error
+        }
+        try repository.stage(contents(of: files.map(\.path), in: snapshot))
+        return false
+    }
+
+    /// An `index.lock` that an agent left when it died (only ours name their owner: git's
+    /// hold no pid, so they are never taken over): its paths are put back to the branch's
+    /// version, which is the new one when the crash came after the commit point. Called while
+    /// holding the write lock, so no live agent of this repository is inside `publish`.
+    private func recoverAbandonedIndexLock(_ content: [UInt8]) throws -> Bool {
+        guard let owner = LockOwner(parsing: content), owner.hasDied else { return false }
+        try repository.stage(contents(of: owner.paths, in: snapshot()))
+        return true
+    }
+
+    private func contents(of paths: [String], in snapshot: StoreSnapshot) throws -> [(path: String, blob: (id: ObjectID, bytes: [UInt8])?)] {
+        try paths.map { path in
+            (path, try snapshot.fileID(path).map { (id: $0, bytes: try repository.blob($0)) })
+        }
+    }
+
+    /// Temp files of `FileIO.writeAtomically` in the store's work-tree folders, left by a
+    /// process killed while writing. Only agent writers make them, under the write lock.
+    private func removeLeftoverTempFiles() {
+        guard let workdir = repository.workdir else { return }
+        let root = workdir + StoreFormat.folder
+        for folder in [root] + FileIO.directoryEntries(root).map({ root + "/" + $0 }) where FileIO.isDirectory(folder) {
+            for name in FileIO.directoryEntries(folder) where name.hasPrefix(".") && name.contains(".tmp-") {
+                FileIO.remove(folder + "/" + name)
+            }
         }
     }
 
