@@ -23,7 +23,7 @@ import Glibc
         #expect(try team.box.git("remote", "add", "silent", Self.url(transport, port: listener.port)).status == 0)
         let started = Date()
         // `timeout` only bounds the test if the agent's deadline fails.
-        let result = try team.box.exec("/usr/bin/timeout", ["30", agentBinary, "sync", "--remote", "silent", "--timeout", "2", "--json"],
+        let result = try team.box.exec("/usr/bin/timeout", ["-k", "2", "20", agentBinary, "sync", "--remote", "silent", "--timeout", "2", "--json"],
                                        stdin: nil, env: [:], cwd: team.box.repo)
         let elapsed = Date().timeIntervalSince(started)
         #expect(result.status == 11 && result.envelope?["type"] as? String == "gateway_timeout", "\(transport): \(result.stderr)")
@@ -46,7 +46,7 @@ import Glibc
         defer { release.signal() }
         #expect(locked.wait(timeout: .now() + 10) == .success)
         let started = Date()
-        let result = try team.box.exec("/usr/bin/timeout", ["30", agentBinary, "sync", "--timeout", "2", "--json"],
+        let result = try team.box.exec("/usr/bin/timeout", ["-k", "2", "20", agentBinary, "sync", "--timeout", "2", "--json"],
                                        stdin: nil, env: [:], cwd: team.box.repo)
         let elapsed = Date().timeIntervalSince(started)
         #expect(result.status == 11 && result.envelope?["type"] as? String == "gateway_timeout", "\(result.stderr)")
@@ -71,7 +71,12 @@ import Glibc
         watch.standardOutput = FileHandle.nullDevice
         let started = Date()
         try watch.run()
-        defer { if watch.isRunning { watch.terminate(); watch.waitUntilExit() } }
+        defer {
+            // SIGTERM waits for a sync in progress: SIGKILL if that one never ends.
+            watch.terminate()
+            if !waitFor(5, { !watch.isRunning }) { kill(watch.processIdentifier, SIGKILL) }
+            watch.waitUntilExit()
+        }
         func failures() -> Int {
             ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").components(separatedBy: "type=gateway_timeout").count - 1
         }
