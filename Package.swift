@@ -38,9 +38,13 @@ let package = Package(
         .target(
             name: "CAgentShims",
             dependencies: ["CLibgit2", "CLibgit2Loader"],
-            // The CA-deferral shim must win over mbedTLS's definition for the libgit2 loaded
-            // later with dlopen, which sees only what the executable exports.
-            linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic-symbol=mbedtls_x509_crt_parse_file"])]
+            // The CA-deferral shim and the deadline wrappers of libssh2 calls must win over the
+            // libraries' definitions for the libgit2 loaded later with dlopen, which sees only
+            // what the executable exports.
+            linkerSettings: [.unsafeFlags([
+                "mbedtls_x509_crt_parse_file", "libssh2_session_handshake",
+                "libssh2_userauth_publickey_fromfile_ex", "libssh2_agent_userauth",
+            ].flatMap { ["-Xlinker", "--export-dynamic-symbol=\($0)"] })]
         ),
         .target(
             name: "EnvAgentCore",

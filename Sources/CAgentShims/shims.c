@@ -1,4 +1,5 @@
-// Small C helpers: libgit2 option calls, deferred CA loading, and detached background processes.
+// Small C helpers: libgit2 option calls, deferred CA loading, detached background processes,
+// and per-thread deadlines for blocking network calls.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <git2.h>
@@ -8,6 +9,10 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include "CAgentShims.h"
 
 int envagent_git_configure(void) {
@@ -94,4 +99,118 @@ int envagent_spawn_detached(const char *path, char *const argv[], char *const en
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attributes);
     return rc == 0 ? (int)pid : -1;
+}
+
+// Per-operation deadlines. libgit2 1.5 has no timeout for a peer that stops answering (the
+// server timeout option arrived in 1.7), and its callbacks only run between reads, so a silent
+// peer is cut off by interrupting the one thread that waits for it.
+static _Thread_local volatile sig_atomic_t deadline_fired = 0;
+
+static void on_deadline_signal(int signal_number) {
+    (void)signal_number;
+    deadline_fired = 1;
+}
+
+static int deadline_signal(void) { return SIGRTMIN + 3; }
+
+static pthread_once_t deadline_handler_once = PTHREAD_ONCE_INIT;
+static int deadline_handler_installed = 0;
+
+static void install_deadline_handler(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_deadline_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0; // no SA_RESTART: the blocked call must return EINTR
+    deadline_handler_installed = sigaction(deadline_signal(), &action, NULL) == 0;
+}
+
+struct envagent_deadline {
+    timer_t timer;
+    sigset_t previous_mask;
+};
+
+void *envagent_deadline_arm(long long nanoseconds) {
+    pthread_once(&deadline_handler_once, install_deadline_handler);
+    if (!deadline_handler_installed) return NULL;
+    struct envagent_deadline *deadline = calloc(1, sizeof *deadline);
+    if (deadline == NULL) return NULL;
+    struct sigevent event;
+    memset(&event, 0, sizeof event);
+    event.sigev_notify = SIGEV_THREAD_ID;
+    event.sigev_signo = deadline_signal();
+    event._sigev_un._tid = gettid();
+    if (timer_create(CLOCK_MONOTONIC, &event, &deadline->timer) != 0) {
+        free(deadline);
+        return NULL;
+    }
+    deadline_fired = 0;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, deadline_signal());
+    pthread_sigmask(SIG_UNBLOCK, &set, &deadline->previous_mask);
+    if (nanoseconds < 1) nanoseconds = 1;
+    struct itimerspec when;
+    when.it_value.tv_sec = (time_t)(nanoseconds / 1000000000LL);
+    when.it_value.tv_nsec = (long)(nanoseconds % 1000000000LL);
+    when.it_interval.tv_sec = 0;
+    when.it_interval.tv_nsec = 50 * 1000 * 1000;
+    if (timer_settime(deadline->timer, 0, &when, NULL) != 0) {
+        envagent_deadline_disarm(deadline);
+        return NULL;
+    }
+    return deadline;
+}
+
+void envagent_deadline_disarm(void *handle) {
+    struct envagent_deadline *deadline = handle;
+    if (deadline == NULL) return;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, deadline_signal());
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    timer_delete(deadline->timer);
+    // A signal still queued for this thread must not interrupt a later, unrelated call.
+    struct timespec now = {0, 0};
+    while (sigtimedwait(&set, NULL, &now) > 0) {}
+    pthread_sigmask(SIG_SETMASK, &deadline->previous_mask, NULL);
+    deadline_fired = 0;
+    free(deadline);
+}
+
+int envagent_deadline_fired(void) { return deadline_fired ? 1 : 0; }
+
+// libssh2's return codes (libssh2.h), so that its headers are not needed to build.
+#define SSH_ERROR_SOCKET_DISCONNECT (-13)
+#define SSH_ERROR_TIMEOUT (-9)
+#define SSH_ERROR_EAGAIN (-37)
+
+// libgit2 1.5 repeats the SSH handshake and authentication calls while they report
+// LIBSSH2_ERROR_TIMEOUT, which is also what libssh2 reports when the deadline's signal
+// interrupts its poll: a peer that never sends its banner would be waited for until it hangs
+// up. These definitions take precedence over libssh2's for libgit2 (the executable exports
+// them) and, once the calling thread's deadline fired, report a lost connection instead.
+static int ended_by_deadline(int rc) {
+    return deadline_fired && (rc == SSH_ERROR_TIMEOUT || rc == SSH_ERROR_EAGAIN) ? SSH_ERROR_SOCKET_DISCONNECT : rc;
+}
+
+static void *libssh2_function(const char *name) { return dlsym(RTLD_NEXT, name); }
+
+int libssh2_session_handshake(void *session, int socket) {
+    int (*real)(void *, int) = (int (*)(void *, int))libssh2_function("libssh2_session_handshake");
+    return real ? ended_by_deadline(real(session, socket)) : SSH_ERROR_SOCKET_DISCONNECT;
+}
+
+int libssh2_userauth_publickey_fromfile_ex(void *session, const char *username, unsigned int username_length,
+                                           const char *public_key, const char *private_key, const char *passphrase) {
+    int (*real)(void *, const char *, unsigned int, const char *, const char *, const char *) =
+        (int (*)(void *, const char *, unsigned int, const char *, const char *, const char *))
+            libssh2_function("libssh2_userauth_publickey_fromfile_ex");
+    return real ? ended_by_deadline(real(session, username, username_length, public_key, private_key, passphrase))
+                : SSH_ERROR_SOCKET_DISCONNECT;
+}
+
+int libssh2_agent_userauth(void *agent, const char *username, void *identity) {
+    int (*real)(void *, const char *, void *) = (int (*)(void *, const char *, void *))libssh2_function("libssh2_agent_userauth");
+    return real ? ended_by_deadline(real(agent, username, identity)) : SSH_ERROR_SOCKET_DISCONNECT;
 }

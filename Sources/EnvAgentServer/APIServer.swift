@@ -23,15 +23,23 @@ public struct ServerOptions: Sendable {
     public var rateLimit: Double?
     /// Bucket size; default twice the rate.
     public var burst: Double?
+    /// Seconds `POST /v1/sync` waits for the remote before 504 `gateway_timeout`.
+    public var syncTimeout: Int
+    /// Seconds after which a connection that sent nothing (idle between requests, or stalled
+    /// in the middle of one) is closed.
+    public var idleTimeout: Int
 
     public init(storePath: String?, identitySource: IdentitySource, tokens: TokenStore,
-                listen: Listen = .tcp(host: "127.0.0.1", port: 8787), rateLimit: Double? = 100, burst: Double? = nil) {
+                listen: Listen = .tcp(host: "127.0.0.1", port: 8787), rateLimit: Double? = 100, burst: Double? = nil,
+                syncTimeout: Int = 30, idleTimeout: Int = 10) {
         self.storePath = storePath
         self.identitySource = identitySource
         self.tokens = tokens
         self.listen = listen
         self.rateLimit = rateLimit
         self.burst = burst
+        self.syncTimeout = syncTimeout
+        self.idleTimeout = idleTimeout
     }
 }
 
@@ -59,7 +67,7 @@ public struct APIServer: Sendable {
         SystemRoutes().register(on: router, table: table)
         let v1 = router.group("v1").add(middleware: AuthMiddleware(authenticator: authenticator, limiter: limiter))
         SecretRoutes(access: access).register(on: v1, prefix: "v1", table: table)
-        SystemRoutes().registerSync(on: v1, prefix: "v1", table: table, store: access)
+        SystemRoutes().registerSync(on: v1, prefix: "v1", table: table, store: access, timeout: options.syncTimeout)
 
         let address: BindAddress
         switch options.listen {
@@ -71,6 +79,9 @@ public struct APIServer: Sendable {
         let listen = options.listen
         application = Application(
             router: router,
+            // Without it a client that connects and sends nothing (or half a request) holds
+            // its connection, and a file descriptor, for as long as it likes.
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(max(1, options.idleTimeout))))),
             configuration: .init(address: address, serverName: nil),
             services: [access.writer],
             onServerRunning: { channel in

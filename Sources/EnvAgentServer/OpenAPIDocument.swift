@@ -353,7 +353,8 @@ paths:
         Scope `write` (for every environment: a sync moves the whole store). Runs `agent sync`
         against the repository's remote `origin`: fetch, key-level merge, push (retried when
         someone pushed meanwhile). 404 when the repository has no such remote; remote failures
-        are 502 `bad_gateway`, no answer within 30 s is 504 `gateway_timeout`; a secret changed
+        are 502 `bad_gateway`, not done within the server's `--sync-timeout` (default 30 s) is 504
+        `gateway_timeout`; 429 `rate_limited` while 4 syncs are running already; a secret changed
         differently on both sides is 409 `merge_conflict` (nothing pushed; finish with
         `agent resolve`).
       parameters:

@@ -44,12 +44,19 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Burst size of the per-token limit (default: twice the rate).", valueName: "n"))
     var burst: Double?
 
+    @Option(help: ArgumentHelp("Seconds POST /v1/sync waits for the remote before 504 gateway_timeout.", valueName: "seconds"))
+    var syncTimeout = 30
+
+    @Option(help: ArgumentHelp("Seconds after which a connection that sends nothing (idle, or stalled mid-request) is closed.", valueName: "seconds"))
+    var idleTimeout = 10
+
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
     var logLevel = "info"
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level '\(logLevel)'") }
         guard rateLimit >= 0, (burst ?? 1) >= 1 else { throw ValidationError("--rate-limit must be ≥ 0 and --burst ≥ 1") }
+        guard syncTimeout > 0, idleTimeout > 0 else { throw ValidationError("--sync-timeout and --idle-timeout must be positive") }
         if socket == nil {
             let (host, _) = try Self.parseListen(listen)
             if !Self.isLoopback(host) && !allowRemote {
@@ -76,7 +83,8 @@ struct ServeCommand: AsyncParsableCommand {
             logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
             let options = ServerOptions(storePath: store, identitySource: identitySource,
                                         tokens: TokenStore(directory: stateDir ?? TokenStore.defaultDirectory()),
-                                        listen: listenOn, rateLimit: rateLimit, burst: burst)
+                                        listen: listenOn, rateLimit: rateLimit, burst: burst,
+                                        syncTimeout: syncTimeout, idleTimeout: idleTimeout)
             let server = try APIServer(options: options, logger: logger) { address in
                 Console.err("agent: serving \(address.hasPrefix("/") ? "unix:" + address : "http://" + address)")
             }

@@ -19,4 +19,19 @@ int envagent_ca_certificates_deferred(void);
 /// Returns its pid, or -1.
 int envagent_spawn_detached(const char *path, char *const argv[], char *const envp[]);
 
+/// Makes the calling thread's blocking calls (connect, recv, poll, ...) fail with EINTR from
+/// `nanoseconds` from now until `envagent_deadline_disarm`: a timer sends a signal with a
+/// no-op handler (installed without SA_RESTART) to this thread only, repeated every 50 ms so
+/// that a call entered just after one signal is still interrupted. Other threads, and other
+/// operations' deadlines, are not affected. Returns a handle, or NULL when no timer could be
+/// created.
+void *envagent_deadline_arm(long long nanoseconds);
+
+/// Stops the timer of `envagent_deadline_arm` (NULL is ignored), discards a signal it may have
+/// left pending, and restores the thread's signal mask.
+void envagent_deadline_disarm(void *deadline);
+
+/// 1 once the calling thread's armed deadline has fired, else 0.
+int envagent_deadline_fired(void);
+
 #endif

@@ -6,6 +6,9 @@ import Glibc
 /// How to reach a remote: deadline, SSH credentials and host-key policy.
 public struct TransferOptions: Sendable {
     public var timeoutSeconds: Int
+    /// The deadline every remote call of one operation shares; nil: each call gets
+    /// `timeoutSeconds` from its start. See `startingDeadline()`.
+    public var deadline: Deadline?
     /// A private key file for SSH; nil uses ssh-agent.
     public var sshKeyFile: String?
     /// Accept (and record in known_hosts) a host key that is not known yet.
@@ -20,6 +23,14 @@ public struct TransferOptions: Sendable {
         self.acceptNewHostKey = acceptNewHostKey
         self.knownHostsFile = knownHostsFile
     }
+
+    /// These options with the deadline of an operation starting now (kept when already set),
+    /// so that a sync's fetches, pushes and retries together take at most `timeoutSeconds`.
+    public func startingDeadline() -> TransferOptions {
+        var options = self
+        options.deadline = deadline ?? Deadline(seconds: timeoutSeconds)
+        return options
+    }
 }
 
 /// State shared with libgit2's C callbacks through their payload pointer.
@@ -27,7 +38,7 @@ final class TransferContext {
     let options: TransferOptions
     let remoteName: String
     let url: String
-    let deadline: Double
+    let deadline: Deadline
     var credentialAttempts = 0
     var timedOut = false
     /// Why the transport failed, when a callback knows better than libgit2's message.
@@ -35,22 +46,16 @@ final class TransferContext {
     var rejected: [(reference: String, status: String)] = []
     var accepted: [String] = []
 
-    init(options: TransferOptions, remoteName: String, url: String) {
+    init(options: TransferOptions, deadline: Deadline, remoteName: String, url: String) {
         self.options = options
+        self.deadline = deadline
         self.remoteName = remoteName
         self.url = url
-        deadline = Self.now() + Double(options.timeoutSeconds)
-    }
-
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
     /// Non-zero (cancel) once the deadline has passed.
     func checkDeadline() -> Int32 {
-        guard Self.now() > deadline else { return 0 }
+        guard deadline.hasPassed else { return 0 }
         timedOut = true
         return -1
     }
@@ -113,10 +118,20 @@ extension GitRepository {
     /// the same local remote take turns instead of starving each other's pushes (the branch is
     /// still moved by compare-and-swap for writers that do not take it). Network remotes, and
     /// local ones that cannot be written, run `body` unlocked.
-    public func withRemoteLock<T>(_ name: String, _ body: () throws -> T) throws -> T {
-        guard let path = Self.localPath(of: try remoteURL(name)), FileIO.isDirectory(path),
+    /// Waiting for the lock ends with `gateway_timeout` at `deadline`.
+    public func withRemoteLock<T>(_ name: String, until deadline: Deadline, _ body: () throws -> T) throws -> T {
+        let url = try remoteURL(name)
+        guard let path = Self.localPath(of: url), FileIO.isDirectory(path),
               access(path, W_OK) == 0 else { return try body() }
-        return try FileIO.withExclusiveLock(path + "/envagent-sync.lock", body)
+        // Polled rather than a blocking flock, which no deadline could end.
+        while true {
+            if let result = try FileIO.withExclusiveLock(path + "/envagent-sync.lock", wait: false, body) { return result }
+            guard !deadline.hasPassed else {
+                throw AgentError(.gatewayTimeout, "the remote '\(name)' (\(url)) stayed locked by another sync for \(deadline.seconds) s",
+                                 hint: "run `agent sync` again, or raise --timeout")
+            }
+            usleep(10_000)
+        }
     }
 
     /// The file-system path of a local remote URL (a path or file://), nil for a network URL.
@@ -172,9 +187,9 @@ extension GitRepository {
         return fastForward
     }
 
-    /// Runs a network operation with callbacks, a deadline (checked in every callback, and a
-    /// SIGALRM that interrupts blocking socket calls), and maps failures to `bad_gateway` /
-    /// `gateway_timeout`.
+    /// Runs a network operation with callbacks and a deadline (checked in every callback, and
+    /// interrupting this thread's blocking socket calls once passed), and maps failures to
+    /// `bad_gateway` / `gateway_timeout`.
     private func withRemote(_ name: String, _ options: TransferOptions,
                             _ body: (OpaquePointer, TransferContext, git_remote_callbacks) throws -> Int32) throws {
         let url = try remoteURL(name)
@@ -185,8 +200,13 @@ extension GitRepository {
         }
         var remote: OpaquePointer?
         try Libgit2.check(git_remote_lookup(&remote, pointer, name), "git_remote_lookup")
-        defer { git_remote_free(remote) }
-        let context = TransferContext(options: options, remoteName: name, url: url)
+        var freed = false
+        defer { if !freed { git_remote_free(remote) } }
+        let deadline = options.deadline ?? Deadline(seconds: options.timeoutSeconds)
+        let timedOut = AgentError(.gatewayTimeout, "the remote '\(name)' (\(Self.redacted(url))) did not answer within \(deadline.seconds) s",
+                                  hint: "check the network, or raise --timeout")
+        guard !deadline.hasPassed else { throw timedOut }
+        let context = TransferContext(options: options, deadline: deadline, remoteName: name, url: url)
         var callbacks = git_remote_callbacks()
         try Libgit2.check(git_remote_init_callbacks(&callbacks, UInt32(GIT_REMOTE_CALLBACKS_VERSION)), "git_remote_init_callbacks")
         let payload = Unmanaged.passUnretained(context).toOpaque()
@@ -204,13 +224,14 @@ extension GitRepository {
             return 0
         }
         let rc = try withExtendedLifetime(context) {
-            try Alarm.within(seconds: options.timeoutSeconds) { try body(remote!, context, callbacks) }
+            try deadline.interruptingBlockingCalls {
+                // Freeing disconnects, which may wait for the peer too (closing an SSH channel).
+                defer { git_remote_free(remote); freed = true }
+                return try body(remote!, context, callbacks)
+            }
         }
         guard rc < 0 else { return }
-        if context.timedOut || TransferContext.now() > context.deadline {
-            throw AgentError(.gatewayTimeout, "the remote '\(name)' (\(Self.redacted(url))) did not answer within \(options.timeoutSeconds) s",
-                             hint: "check the network, or raise --timeout")
-        }
+        if context.timedOut || deadline.hasPassed { throw timedOut }
         if let failure = context.failure { throw failure }
         let message = Libgit2.lastErrorMessage()
         let lower = message.lowercased()
@@ -313,28 +334,5 @@ private func transferCertificateCheck(_ cert: UnsafeMutablePointer<git_cert>?, _
         context.failure = AgentError(.badGateway, "the SSH host \(hostName) is not in \(context.options.knownHostsFile)",
                                      hint: "verify its fingerprint, then connect once with --accept-new-host-key (or ssh to it)")
         return GIT_ECERTIFICATE.rawValue
-    }
-}
-
-/// A SIGALRM that interrupts blocking socket calls (no SA_RESTART) after a deadline.
-enum Alarm {
-    private static let installed: Bool = {
-        var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in }
-        sigemptyset(&action.sa_mask)
-        action.sa_flags = 0
-        return sigaction(SIGALRM, &action, nil) == 0
-    }()
-
-    static func within<R>(seconds: Int, _ body: () throws -> R) rethrows -> R {
-        _ = installed
-        // A parent may have started us with SIGALRM blocked; the deadline needs it delivered.
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGALRM)
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
-        alarm(UInt32(max(1, seconds)))
-        defer { alarm(0) }
-        return try body()
     }
 }

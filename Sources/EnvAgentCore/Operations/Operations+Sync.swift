@@ -25,9 +25,11 @@ extension Operations {
                      pullOnly: Bool = false) throws -> SyncResult {
         let repository = store.repository
         let branchRef = try currentBranch()
+        // One deadline for the whole sync, retries included.
+        let options = options.startingDeadline()
         var pulled: Set<String> = []
         for attempt in 1...Self.syncAttempts {
-            let landed = try repository.withRemoteLock(remote) {
+            let landed = try repository.withRemoteLock(remote, until: options.deadline!) {
                 try syncCycle(remote: remote, branchRef: branchRef, options: options, pullOnly: pullOnly,
                               attempt: attempt, pulled: &pulled)
             }

@@ -77,11 +77,11 @@ extension Operations {
         var remaining = timespec(tv_sec: seconds, tv_nsec: 0)
         var info = siginfo_t()
         while true {
-            let started = TransferContext.now()
+            let started = Deadline.now()
             let signal = sigtimedwait(&set, &info, &remaining)
             if signal > 0 { return signal }
             guard errno == EINTR else { return nil } // EAGAIN: the time is up
-            let left = Double(remaining.tv_sec) - (TransferContext.now() - started)
+            let left = Double(remaining.tv_sec) - (Deadline.now() - started)
             if left <= 0 { return nil }
             remaining = timespec(tv_sec: Int(left), tv_nsec: Int((left - Double(Int(left))) * 1e9))
         }

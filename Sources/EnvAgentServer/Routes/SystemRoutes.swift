@@ -16,10 +16,10 @@ struct SystemRoutes {
     }
 
     func registerSync(on group: some RouterMethods<APIRequestContext>, prefix: String, table: RouteTable,
-                      store: StoreAccess) {
+                      store: StoreAccess, timeout: Int) {
         table.on(group, prefix: prefix, "sync", .post) { _, context in
             try context.authorize(.write, requiresAllEnvironments: true)
-            let result = try await store.read { try $0.sync(remote: "origin", options: TransferOptions()) }
+            let result = try await store.sync { try $0.sync(remote: "origin", options: TransferOptions(timeoutSeconds: timeout)) }
             return Responses.json(try Responses.jsonBody(result))
         }
     }

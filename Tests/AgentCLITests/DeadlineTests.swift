@@ -1,0 +1,87 @@
+import EnvAgentCore
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `--timeout` is a deadline of the operation, on every transport: a remote that accepts the
+/// connection and never answers ends in `gateway_timeout` (exit 11) once the timeout is over,
+/// not when the remote hangs up.
+@Suite struct DeadlineTests {
+    /// URLs of a silent listener for each network transport (ssh: it never sends its banner).
+    static let transports = ["git", "ssh", "http"]
+
+    static func url(_ transport: String, port: Int) -> String {
+        transport == "ssh" ? "ssh://git@127.0.0.1:\(port)/repo.git" : "\(transport)://127.0.0.1:\(port)/repo.git"
+    }
+
+    @Test(arguments: transports)
+    func syncToASilentRemoteEndsAtTheTimeout(transport: String) throws {
+        let team = try SyncTests.Team()
+        let listener = try SilentListener()
+        #expect(try team.box.git("remote", "add", "silent", Self.url(transport, port: listener.port)).status == 0)
+        let started = Date()
+        // `timeout` only bounds the test if the agent's deadline fails.
+        let result = try team.box.exec("/usr/bin/timeout", ["-k", "2", "20", agentBinary, "sync", "--remote", "silent", "--timeout", "2", "--json"],
+                                       stdin: nil, env: [:], cwd: team.box.repo)
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(result.status == 11 && result.envelope?["type"] as? String == "gateway_timeout", "\(transport): \(result.stderr)")
+        #expect((result.envelope?["message"] as? String)?.contains("did not answer within 2 s") == true, "\(result.stderr)")
+        #expect(elapsed >= 1.9 && elapsed < 5, "\(transport): \(elapsed) s")
+    }
+
+    /// A local remote held by another sync: the wait for its lock ends at the deadline too.
+    @Test func syncWaitingForALockedLocalRemoteEndsAtTheTimeout() throws {
+        let team = try SyncTests.Team()
+        let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let lockPath = team.remote + "/envagent-sync.lock"
+        let holder = Thread {
+            _ = try? FileIO.withExclusiveLock(lockPath) {
+                locked.signal()
+                _ = release.wait(timeout: .now() + 30)
+            }
+        }
+        holder.start()
+        defer { release.signal() }
+        #expect(locked.wait(timeout: .now() + 10) == .success)
+        let started = Date()
+        let result = try team.box.exec("/usr/bin/timeout", ["-k", "2", "20", agentBinary, "sync", "--timeout", "2", "--json"],
+                                       stdin: nil, env: [:], cwd: team.box.repo)
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(result.status == 11 && result.envelope?["type"] as? String == "gateway_timeout", "\(result.stderr)")
+        #expect((result.envelope?["message"] as? String)?.contains("2 s") == true, "\(result.stderr)")
+        #expect(elapsed >= 1.9 && elapsed < 5, "\(elapsed) s")
+    }
+
+    /// `agent watch` applies the timeout to every cycle's sync and keeps running.
+    @Test func watchReportsEachSilentCycleAtTheTimeout() throws {
+        let team = try SyncTests.Team()
+        let listener = try SilentListener()
+        #expect(try team.box.git("remote", "add", "silent", Self.url("ssh", port: listener.port)).status == 0)
+        let log = team.box.root + "/watch.log"
+        #expect(FileManager.default.createFile(atPath: log, contents: nil))
+        let watch = Process()
+        watch.executableURL = URL(fileURLWithPath: agentBinary)
+        watch.arguments = ["watch", "--interval", "1", "--pull-only", "--remote", "silent", "--timeout", "2"]
+        watch.currentDirectoryURL = URL(fileURLWithPath: team.box.repo)
+        watch.environment = team.box.environment.merging(ProcessInfo.processInfo.environment.filter { $0.key == "PATH" }) { $1 }
+            .filter { !$0.value.isEmpty }
+        watch.standardError = FileHandle(forWritingAtPath: log)
+        watch.standardOutput = FileHandle.nullDevice
+        let started = Date()
+        try watch.run()
+        defer {
+            // SIGTERM waits for a sync in progress: SIGKILL if that one never ends.
+            watch.terminate()
+            if !waitFor(5, { !watch.isRunning }) { kill(watch.processIdentifier, SIGKILL) }
+            watch.waitUntilExit()
+        }
+        func failures() -> Int {
+            ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").components(separatedBy: "type=gateway_timeout").count - 1
+        }
+        #expect(waitFor(5) { failures() >= 1 }, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        #expect(Date().timeIntervalSince(started) < 5.5)
+        #expect(watch.isRunning)
+    }
+}
