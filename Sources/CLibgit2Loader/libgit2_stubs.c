@@ -43,7 +43,6 @@ size_t git_index_entrycount(const git_index *index) { return ENVAGENT_LIBGIT2(gi
 void git_index_free(git_index *index) { ENVAGENT_LIBGIT2(git_index_free)(index); }
 const git_index_entry * git_index_get_byindex(git_index *index, size_t n) { return ENVAGENT_LIBGIT2(git_index_get_byindex)(index, n); }
 int git_index_open(git_index **out, const char *index_path) { return ENVAGENT_LIBGIT2(git_index_open)(out, index_path); }
-int git_index_read(git_index *index, int force) { return ENVAGENT_LIBGIT2(git_index_read)(index, force); }
 int git_index_remove_bypath(git_index *index, const char *path) { return ENVAGENT_LIBGIT2(git_index_remove_bypath)(index, path); }
 int git_index_write(git_index *index) { return ENVAGENT_LIBGIT2(git_index_write)(index); }
 int git_index_write_tree_to(git_oid *out, git_index *index, git_repository *repo) { return ENVAGENT_LIBGIT2(git_index_write_tree_to)(out, index, repo); }
