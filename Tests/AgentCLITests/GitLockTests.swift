@@ -20,8 +20,10 @@ import Testing
     static func iteration(_ value: String?) -> Int { value.flatMap { Int($0.dropFirst()) } ?? -1 }
 
     /// 100 `agent update` of distinct secrets, each racing `git commit` of an unrelated file in a
-    /// loop: every acknowledged update is still there at the end (a `git commit` that committed
-    /// an index from before an agent commit would have put the whole secrets file back).
+    /// loop, with the hooks installed: every acknowledged update is still there at the end. A
+    /// plain `git commit` reads the index before it takes index.lock and may write what it read
+    /// back over an agent write; the pre-commit hook restages HEAD's store files then (without
+    /// it, the next commit would put the whole secrets file back).
     @Test func updatesRacingGitCommitAreNeverReverted() throws {
         let box = try Sandbox()
         #expect(try box.agent("init").status == 0)
@@ -31,6 +33,7 @@ import Testing
         try box.write("start\n", to: "notes.txt")
         #expect(try box.git("add", "notes.txt").status == 0)
         #expect(try box.git("commit", "-qm", "notes").status == 0)
+        #expect(try box.agent("hooks", "install").status == 0)
         let stop = box.root + "/stop"
         // git refuses while the agent holds index.lock: retry, as a script would.
         let script = """
@@ -43,7 +46,8 @@ import Testing
             """
         let group = DispatchGroup()
         DispatchQueue.global().async(group: group) {
-            _ = try? box.exec("/bin/sh", ["-c", script], stdin: nil, env: ["STOP": stop], cwd: box.repo)
+            _ = try? box.exec("/bin/sh", ["-c", script], stdin: nil, env: ["STOP": stop, "PATH": HooksCLITests.pathWithAgent],
+                              cwd: box.repo)
         }
         // The race starts once git is committing (a busy machine may be slow to start the loop).
         func notes() -> Int {
@@ -60,15 +64,43 @@ import Testing
         #expect(acknowledged.count >= count * 9 / 10, "most updates should get the lock: \(acknowledged.count)")
         let values = try Self.values(box)
         let reverted = acknowledged.filter { values["K\($0)"] != "new\($0)" }
-        // Known gap (issue #14 item 1): a plain `git commit` reads the index before it takes
-        // index.lock and writes what it read back under the lock, so an index the agent wrote
-        // meanwhile can be replaced by the older one, which the next commit then commits.
-        withKnownIssue("git commit reads the index without index.lock", isIntermittent: true) {
-            #expect(reverted.isEmpty, "reverted: \(reverted)")
-        }
+        #expect(reverted.isEmpty, "reverted: \(reverted)")
         #expect(notes() > notesBefore, "git committed while the updates ran")
         #expect(try box.git("status", "--porcelain", "--", ".envagent").stdout.isEmpty)
         #expect(try box.git("fsck", "--strict", "--no-dangling").status == 0)
+    }
+
+    /// The same race made deterministic: git runs the `core.fsmonitor` hook while it reads the
+    /// index, before it takes index.lock, so an agent update run from there publishes inside
+    /// that window. git then writes the index it read back (its own commit fails: the branch
+    /// moved); the pre-commit hook restages HEAD's store file, so the next commit keeps the value.
+    @Test func agentWriteInsideGitCommitsUnlockedIndexReadIsNotReverted() throws {
+        let box = try Sandbox()
+        #expect(try box.agent("init").status == 0)
+        #expect(try box.agent("set", "K", stdin: "one").status == 0)
+        try box.write("start\n", to: "notes.txt")
+        #expect(try box.git("add", "notes.txt").status == 0)
+        #expect(try box.git("commit", "-qm", "notes").status == 0)
+        #expect(try box.agent("hooks", "install").status == 0)
+        let armed = box.root + "/armed", monitor = box.root + "/fsmonitor.sh"
+        // Exiting 1 makes git fall back to checking every file, as without a monitor.
+        try "#!/bin/sh\nif [ -e '\(armed)' ]; then rm -f '\(armed)'; printf two | agent update K >/dev/null || exit 1; fi\nexit 1\n"
+            .write(toFile: monitor, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: monitor)
+        #expect(try box.git("config", "core.fsmonitor", monitor).status == 0)
+        let path = ["PATH": HooksCLITests.pathWithAgent]
+        try box.write("start\nmore\n", to: "notes.txt")
+        #expect(try box.git("add", "notes.txt").status == 0)
+        _ = FileManager.default.createFile(atPath: armed, contents: nil)
+        let racing = try box.exec("/usr/bin/git", ["commit", "-qm", "racing"], stdin: nil, env: path, cwd: box.repo)
+        #expect(!FileManager.default.fileExists(atPath: armed), "git did not run the fsmonitor hook")
+        #expect(racing.stderr.contains("restored .envagent/dev/secrets in the index"), "\(racing.stderr)")
+        #expect(try box.git("config", "--unset", "core.fsmonitor").status == 0)
+        let next = try box.exec("/usr/bin/git", ["commit", "-qm", "next"], stdin: nil, env: path, cwd: box.repo)
+        #expect(next.status == 0, "\(next.stderr)")
+        #expect(try box.git("show", "--name-only", "--format=", "HEAD").stdout == "notes.txt\n")
+        #expect(try Self.values(box)["K"] == "two")
+        #expect(try box.git("status", "--porcelain").stdout.isEmpty)
     }
 
     /// A lock left by a crashed git process fails the write at once with `locked`, naming the

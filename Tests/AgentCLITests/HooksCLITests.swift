@@ -131,6 +131,44 @@ import Testing
         try expectBlocked(box, ["commit", "-qam", "leak"], mentions: [".env.example:1", "OPENAI_KEY (dev)"])
     }
 
+    /// A plain `git commit` racing an agent write can leave the store files' previous version in
+    /// the index (see `GitLockTests`): the hook restages HEAD's version when the work tree already
+    /// has it. A user's own change of a store file is committed as it is.
+    @Test func staleStoreIndexEntriesAreRestoredIntentionalChangesAreNot() throws {
+        let box = try guardedRepository()
+        let secrets = ".envagent/dev/secrets"
+        func blob(_ spec: String) throws -> String { try box.git("rev-parse", spec).stdout.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let older = try box.git("rev-list", "-1", "--grep=OPENAI_KEY (dev)", "HEAD").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let headBlob = try blob("HEAD:" + secrets), olderBlob = try blob(older + ":" + secrets)
+        #expect(olderBlob != headBlob)
+
+        // As the race leaves it: an older committed version staged, the work tree at HEAD's.
+        #expect(try box.git("update-index", "--cacheinfo", "100644,\(olderBlob),\(secrets)").status == 0)
+        try box.write("one\n", to: "note.txt")
+        try box.git("add", "note.txt")
+        let restored = try git(box, "commit", "-qm", "note")
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(restored.stderr.contains("restored \(secrets) in the index to HEAD's version"), "\(restored.stderr)")
+        #expect(try box.git("show", "--name-only", "--format=", "HEAD").stdout == "note.txt\n")
+        #expect(try blob(":" + secrets) == headBlob)
+        #expect(try box.git("status", "--porcelain").stdout.isEmpty)
+
+        // An older version in the index and the work tree (a revert by hand): committed too.
+        try box.git("checkout", older, "--", secrets)
+        let reverted = try git(box, "commit", "-qm", "revert")
+        #expect(reverted.status == 0 && !reverted.stderr.contains("restored"), "\(reverted.stderr)")
+        #expect(try blob("HEAD:" + secrets) == olderBlob)
+
+        // A staged edit that is no committed version, the work tree at HEAD's: committed as staged.
+        try box.write("hand edit\n", to: secrets)
+        try box.git("add", secrets)
+        try box.git("restore", "--source=HEAD", "--worktree", secrets)
+        #expect(try box.git("status", "--porcelain").stdout == "MM \(secrets)\n")
+        let edited = try git(box, "commit", "-qm", "hand edit")
+        #expect(edited.status == 0 && !edited.stderr.contains("restored"), "\(edited.stderr)")
+        #expect(try box.git("show", "--name-only", "--format=", "HEAD").stdout == secrets + "\n")
+    }
+
     @Test func identityKeysAreBlockedAndWithoutIdentityTheNameChecksStillRun() throws {
         let box = try guardedRepository()
         let identity = try String(contentsOfFile: box.root + "/config/envagent/identity", encoding: .utf8)

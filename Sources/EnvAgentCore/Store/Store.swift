@@ -153,7 +153,7 @@ public final class Store {
         return true
     }
 
-    private func contents(of paths: [String], in snapshot: StoreSnapshot) throws -> [(path: String, blob: (id: ObjectID, bytes: [UInt8])?)] {
+    func contents(of paths: [String], in snapshot: StoreSnapshot) throws -> [(path: String, blob: (id: ObjectID, bytes: [UInt8])?)] {
         try paths.map { path in
             (path, try snapshot.fileID(path).map { (id: $0, bytes: try repository.blob($0)) })
         }

@@ -72,7 +72,13 @@ struct HookCommand: ParsableCommand {
         let indexPath = FileIO.environment("GIT_INDEX_FILE").flatMap { $0.isEmpty ? nil : $0 }
         let report: Operations.PreCommitReport
         do {
-            report = try global.operations().preCommitCheck(indexPath: indexPath)
+            let operations = try global.operations()
+            // Before the check, so it and the commit see the repaired index.
+            for path in try operations.store.restoreStaleIndexEntries(indexPath: indexPath) {
+                Console.err("EnvAgent pre-commit: restored \(path) in the index to HEAD's version "
+                            + "(a git command racing an agent write had put an older version back)")
+            }
+            report = try operations.preCommitCheck(indexPath: indexPath)
         } catch let error as AgentError {
             var failure = error
             failure.message = "EnvAgent pre-commit could not check the staged changes: \(error.message)"
