@@ -1,5 +1,6 @@
 import EnvAgentCore
 import Foundation
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -19,7 +20,7 @@ import Glibc
     @Test(arguments: transports)
     func syncToASilentRemoteEndsAtTheTimeout(transport: String) throws {
         let team = try SyncTests.Team()
-        let listener = try SilentListener()
+        let listener = try SilentPeer()
         #expect(try team.box.git("remote", "add", "silent", Self.url(transport, port: listener.port)).status == 0)
         let started = Date()
         // `timeout` only bounds the test if the agent's deadline fails.
@@ -57,7 +58,7 @@ import Glibc
     /// `agent watch` applies the timeout to every cycle's sync and keeps running.
     @Test func watchReportsEachSilentCycleAtTheTimeout() throws {
         let team = try SyncTests.Team()
-        let listener = try SilentListener()
+        let listener = try SilentPeer()
         #expect(try team.box.git("remote", "add", "silent", Self.url("ssh", port: listener.port)).status == 0)
         let log = team.box.root + "/watch.log"
         #expect(FileManager.default.createFile(atPath: log, contents: nil))

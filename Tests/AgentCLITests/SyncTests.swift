@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -177,57 +178,12 @@ import Glibc
         // No such remote.
         #expect(try team.agent(team.box.repo, "sync", "--remote", "nowhere").status == 5)
         // A server that accepts the connection and never answers: gateway_timeout.
-        let listener = try SilentListener()
+        let listener = try SilentPeer()
         #expect(try team.box.git("remote", "add", "silent", "git://127.0.0.1:\(listener.port)/repo.git").status == 0)
         let started = Date()
         let timeout = try team.agent(team.box.repo, "sync", "--remote", "silent", "--timeout", "2", "--json")
         #expect(timeout.status == 11 && timeout.envelope?["type"] as? String == "gateway_timeout", "\(timeout.stderr)")
         #expect(Date().timeIntervalSince(started) < 15)
-    }
-}
-
-/// Binds the TCP socket `fd` to 127.0.0.1 on a port the kernel picks; returns that port.
-func bindToLoopback(_ fd: Int32) throws -> Int {
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) }
-    }
-    guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
-    withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
-/// A TCP listener on 127.0.0.1 that accepts connections and never writes a byte.
-final class SilentListener: Sendable {
-    let port: Int
-    private let socket: Int32
-
-    init() throws {
-        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        let bound = try bindToLoopback(fd)
-        guard listen(fd, 8) == 0 else { throw POSIXError(.EADDRINUSE) }
-        socket = fd
-        port = bound
-        // Accepted connections stay open (and silent) until the listener is closed.
-        Thread.detachNewThread {
-            var clients: [Int32] = []
-            while true {
-                let client = accept(fd, nil, nil)
-                if client < 0 { break }
-                clients.append(client)
-            }
-            clients.forEach { close($0) }
-        }
-    }
-
-    deinit {
-        shutdown(socket, Int32(SHUT_RDWR))
-        close(socket)
     }
 }
 

@@ -8,49 +8,6 @@ import Testing
 import Glibc
 #endif
 
-/// A TCP listener on 127.0.0.1 that accepts connections and never writes a byte; accepted
-/// connections stay open until it is released.
-final class SilentPeer: Sendable {
-    let port: Int
-    private let socket: Int32
-
-    init() throws {
-        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound, listen(fd, 16) == 0 else { throw POSIXError(.EADDRINUSE) }
-        socket = fd
-        port = Int(UInt16(bigEndian: address.sin_port))
-        Thread.detachNewThread {
-            var clients: [Int32] = []
-            while true {
-                let client = accept(fd, nil, nil)
-                if client < 0 { break }
-                clients.append(client)
-            }
-            clients.forEach { close($0) }
-        }
-    }
-
-    deinit {
-        hangUp()
-        close(socket)
-    }
-
-    /// Stops listening and closes every accepted connection (their readers see the end).
-    func hangUp() { shutdown(socket, Int32(SHUT_RDWR)) }
-
-    /// Its URL for a network transport (ssh: a server that never sends its banner).
-    func url(_ transport: String) -> String {
-        transport == "ssh" ? "ssh://git@127.0.0.1:\(port)/repo.git" : "\(transport)://127.0.0.1:\(port)/repo.git"
-    }
-}
-
 /// Deadlines in the server: `POST /v1/sync` answers 504 at its timeout while other requests
 /// are served, concurrent syncs keep their own deadlines, and connections that send nothing
 /// are closed. The tests block on threads of their own rather than awaiting: with the whole
