@@ -46,7 +46,7 @@ struct EnvironmentMerge {
     var decisions: [String: Decision] = [:]
 
     private var keys: [Side: EnvironmentKey?] = [:]
-    private var signingKeys: [Side: [UInt8]?] = [:]
+    private var recipientsFiles: [Side: RecipientsFile?] = [:]
 
     init(environment: String, storeID: String, identity: Identity?, base: Files, ours: Files, theirs: Files,
          decisions: [String: Decision] = [:]) {
@@ -71,16 +71,14 @@ struct EnvironmentMerge {
     }
 
     /// The public signing key of a side's recipients file (nil when unsigned or absent).
-    mutating func signingKey(_ side: Side) -> [UInt8]? {
-        if let cached = signingKeys[side] { return cached }
-        let key = recipientsFile(side)?.signingKey
-        signingKeys[side] = .some(key)
-        return key
-    }
+    mutating func signingKey(_ side: Side) -> [UInt8]? { recipientsFile(side)?.signingKey }
 
-    /// A side's recipients file, parsed (nil when absent or malformed).
-    private func recipientsFile(_ side: Side) -> RecipientsFile? {
-        files[side]?.recipients.flatMap { try? RecipientsFile.parse($0, environment: environment) }
+    /// A side's recipients file, parsed once (nil when absent or malformed).
+    private mutating func recipientsFile(_ side: Side) -> RecipientsFile? {
+        if let cached = recipientsFiles[side] { return cached }
+        let file = files[side]?.recipients.flatMap { try? RecipientsFile.parse($0, environment: environment) }
+        recipientsFiles[side] = .some(file)
+        return file
     }
 
     enum Outcome {
@@ -192,10 +190,14 @@ struct EnvironmentMerge {
                              details: [.init(loc: [environment, "recipients"], msg: "no recipient left", type: "merge_conflict")])
         }
         // Both sides' endorsement chains, so clones that accepted either side's key keep trusting.
-        var endorsements = recipientsFile(.ours)?.endorsements ?? []
-        for endorsement in recipientsFile(.theirs)?.endorsements ?? [] where !endorsements.contains(endorsement) {
-            endorsements.append(endorsement)
+        var endorsements: [Endorsement] = []
+        func add(_ endorsement: Endorsement) { // one line per endorser and endorsed key
+            if !endorsements.contains(where: { $0.endorser == endorsement.endorser && $0.endorsed == endorsement.endorsed }) {
+                endorsements.append(endorsement)
+            }
         }
+        (recipientsFile(.ours)?.endorsements ?? []).forEach(add)
+        (recipientsFile(.theirs)?.endorsements ?? []).forEach(add)
         let removed = m0.contains { !contains(merged, $0) }
         if !removed, oursKey.isSameKey(as: theirsKey) {
             let file = try oursKey.signed(RecipientsFile(publicKey: nil, recipients: merged, endorsements: endorsements))
@@ -203,10 +205,8 @@ struct EnvironmentMerge {
         }
         // A fresh key, vouched for by both sides' keys.
         let fresh = try EnvironmentKey.generate(storeID: storeID, environment: environment)
-        for endorsement in [try oursKey.endorsement(of: fresh), try theirsKey.endorsement(of: fresh)]
-        where !endorsements.contains(where: { $0.endorser == endorsement.endorser && $0.endorsed == endorsement.endorsed }) {
-            endorsements.append(endorsement)
-        }
+        add(try oursKey.endorsement(of: fresh))
+        add(try theirsKey.endorsement(of: fresh))
         let file = try fresh.recipientsFile(for: merged.map { ($0.publicKey, $0.label) }, endorsements: endorsements)
         return (file.serialized(), fresh, nil)
     }

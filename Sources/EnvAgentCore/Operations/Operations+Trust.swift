@@ -245,9 +245,7 @@ extension Operations {
             throw AgentError(.alreadyExists, "the store is already at format \(StoreFormat.version) and every environment is signed")
         }
         result.commit = commit?.hex
-        // Pin what this upgrade signed: this clone accepted it by writing it.
-        let snapshot = try store.snapshot()
-        for environment in result.environments { _ = try trustedRecipients(environment, in: snapshot) }
+        repin(result.environments) // this clone accepted what it signed by writing it
         return result
     }
 }

@@ -269,7 +269,7 @@ extension Operations {
             ], message: "init EnvAgent store (\(environment))\n\n\(writerTrailer) \(identity.publicKeyText)")
         }
         let operations = Operations(store: store, identitySource: identitySource)
-        _ = try operations.trustedRecipients(environment, in: store.snapshot()) // this clone pins what it created
+        operations.repin([environment]) // this clone pins what it created
         if let mergeDriver { try operations.setupMergeDriver(executable: mergeDriver) }
         return (operations, header)
     }
