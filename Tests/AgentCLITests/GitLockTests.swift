@@ -103,6 +103,26 @@ import Testing
         #expect(try box.git("status", "--porcelain").stdout.isEmpty)
     }
 
+    /// The index an agent write leaves has a complete cache tree and fresh stat data, as git
+    /// leaves it after a commit: a plain `git commit` right after finds nothing to refresh and
+    /// does not rewrite it (so one that read it earlier has nothing stale to write back).
+    @Test func gitCommitAfterAnAgentWriteLeavesTheIndexAlone() throws {
+        let box = try Sandbox()
+        #expect(try box.agent("init").status == 0)
+        #expect(try box.agent("set", "K", stdin: "one").status == 0)
+        try box.write("start\n", to: "notes.txt")
+        #expect(try box.git("add", "notes.txt").status == 0)
+        #expect(try box.git("commit", "-qm", "notes").status == 0)
+        #expect(try box.agent("update", "K", stdin: "two").status == 0)
+        // Past the index's own timestamp, so git does not treat the entries as racily clean.
+        Thread.sleep(forTimeInterval: 1.1)
+        let before = try FileManager.default.attributesOfItem(atPath: box.repo + "/.git/index")[.systemFileNumber] as? Int
+        #expect(try box.git("commit", "--allow-empty", "-qm", "empty").status == 0)
+        let after = try FileManager.default.attributesOfItem(atPath: box.repo + "/.git/index")[.systemFileNumber] as? Int
+        #expect(before != nil && before == after, "git commit rewrote the index the agent wrote")
+        #expect(try box.git("status", "--porcelain").stdout.isEmpty)
+    }
+
     /// A lock left by a crashed git process fails the write at once with `locked`, naming the
     /// file; once it is removed, the write works.
     @Test(arguments: ["index.lock", "refs/heads/main.lock"])

@@ -133,6 +133,73 @@ struct ServeProcessTests {
         #expect(!FileManager.default.fileExists(atPath: fixture.repo + "/.git/index.lock"))
     }
 
+    /// 50 API PATCHes, each answered before the next, while `git commit` of an unrelated file
+    /// runs in a loop in the same work tree with the hooks installed; then the user's next
+    /// `git commit`: every value answered 200 is still there (the server's writes hold git's
+    /// index.lock across the branch move, and the pre-commit hook restages a store file that a
+    /// racing plain `git commit` put back).
+    @Test func patchesRacingGitCommitAreNeverReverted() async throws {
+        let fixture = try APIFixture()
+        let names = (0..<50).map { "RACE_\($0)" }
+        try fixture.seed(names.map { ($0, "old-\($0)") })
+        let agent = try agentBinaryPath()
+        let path = URL(fileURLWithPath: agent).deletingLastPathComponent().path + ":"
+            + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let identity = ["AGENT_IDENTITY_FILE": fixture.identitySource.environmentFile ?? "", "PATH": path]
+        let installed = try runProcess(agent, ["hooks", "install"], cwd: fixture.repo, environment: identity)
+        #expect(installed.status == 0, "\(installed.stderr)")
+        try "start\n".write(toFile: fixture.repo + "/notes.txt", atomically: true, encoding: .utf8)
+        #expect(try fixture.git("add", "notes.txt").status == 0)
+        #expect(try runProcess("/usr/bin/git", ["-C", fixture.repo, "commit", "-qm", "notes"], environment: identity).status == 0)
+        let token = try fixture.token([.write])
+        let server = try Server(fixture, ["--listen", "127.0.0.1:0", "--rate-limit", "0"])
+        let port = try #require(Int(server.address.split(separator: ":").last ?? ""), "\(server.stderr)")
+        let stop = fixture.root + "/stop"
+        // git refuses while the server holds index.lock: retry, as a script would.
+        let loop = Process()
+        loop.executableURL = URL(fileURLWithPath: "/bin/sh")
+        loop.arguments = ["-c", """
+            i=0
+            while [ ! -e "$STOP" ]; do
+              echo "line $i" >> notes.txt
+              git add notes.txt 2>/dev/null && git commit -qm "note $i" 2>/dev/null
+              i=$((i + 1))
+            done
+            """]
+        loop.currentDirectoryURL = URL(fileURLWithPath: fixture.repo)
+        loop.environment = ProcessInfo.processInfo.environment.merging(identity.merging(["STOP": stop]) { $1 }) { $1 }
+        loop.standardOutput = FileHandle.nullDevice
+        loop.standardError = FileHandle.nullDevice
+        try loop.run()
+        func notes() throws -> Int {
+            try fixture.git("log", "--format=%s").stdout.split(separator: "\n").filter { $0.hasPrefix("note ") }.count
+        }
+        let started = ContinuousClock.now
+        while try notes() == 0, ContinuousClock.now - started < .seconds(30) { try await Task.sleep(for: .milliseconds(20)) }
+        let notesBefore = try notes()
+        #expect(notesBefore > 0, "the git commit loop never committed")
+        let http = GroupCommitTests.client(connections: 1)
+        var answered: [String] = []
+        for name in names {
+            let (status, body) = try await GroupCommitTests.patch(http, port: port, token: token, name: name, value: "new-\(name)")
+            if status == 200 { answered.append(name) } else { #expect(status == 423, "\(status) \(body)") }
+        }
+        try await http.shutdown()
+        _ = FileManager.default.createFile(atPath: stop, contents: nil)
+        loop.waitUntilExit()
+        #expect(server.terminate() == 0, "\(server.stderr)")
+        #expect(answered.count >= names.count * 9 / 10, "most writes should get the lock: \(answered.count)")
+        #expect(try notes() > notesBefore, "git committed while the writes ran")
+        // The user's next commit, as after any work.
+        try "final\n".write(toFile: fixture.repo + "/notes.txt", atomically: true, encoding: .utf8)
+        let final = try runProcess("/usr/bin/git", ["-C", fixture.repo, "commit", "-qam", "final"], environment: identity)
+        #expect(final.status == 0, "\(final.stderr)")
+        let reverted = try answered.filter { try fixture.value($0) != "new-\($0)" }
+        #expect(reverted.isEmpty, "answered 200, then reverted: \(reverted)")
+        #expect(try fixture.git("status", "--porcelain").stdout.isEmpty)
+        #expect(try fixture.git("fsck", "--strict", "--no-dangling").status == 0)
+    }
+
     @Test func nonLoopbackNeedsAllowRemote() async throws {
         let fixture = try APIFixture()
         let agent = try agentBinaryPath()

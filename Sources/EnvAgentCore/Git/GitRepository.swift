@@ -347,6 +347,12 @@ public final class GitRepository {
                 if rc != Libgit2.notFound { try Libgit2.check(rc, "git_index_remove_bypath") }
             }
         }
+        // A complete cache tree (the TREE extension), as `git commit` leaves it: git's plain
+        // commit writes back the index it read before taking index.lock only when its refresh
+        // changed something, and an invalidated cache tree counts. The trees are HEAD's in the
+        // usual case, so nothing new is written. An index with conflicts has no tree: skipped.
+        var tree = git_oid()
+        _ = git_index_write_tree_to(&tree, index, pointer)
         try Libgit2.check(git_index_write(index), "git_index_write")
         guard rename(scratch, indexPath) == 0 else {
             throw AgentError.internal("cannot replace \(indexPath): \(FileIO.errnoMessage())")
