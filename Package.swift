@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "agent", targets: ["agent"]),
+        .executable(name: "agent-core", targets: ["agent-core"]),
         .executable(name: "agent-serve", targets: ["agent-serve"]),
         .library(name: "EnvAgentCore", targets: ["EnvAgentCore"]),
         .library(name: "EnvAgentServer", targets: ["EnvAgentServer"]),
@@ -61,10 +62,20 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The socket protocol of the resident agent, shared by the thin client and agent-core;
+        // it depends on nothing but libc, so the client stays small.
+        .target(name: "CAgentSocket"),
+        .target(name: "AgentWire", dependencies: ["CAgentSocket"]),
+        // `agent`: sends the command to the resident agent when one runs, else execs agent-core.
         .executableTarget(
             name: "agent",
+            dependencies: ["AgentWire", "CAgentSocket"]
+        ),
+        // Every command, run in-process (and by the resident agent in a forked process).
+        .executableTarget(
+            name: "agent-core",
             dependencies: [
-                "EnvAgentCore",
+                "EnvAgentCore", "AgentWire", "CAgentSocket",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -90,12 +101,12 @@ let package = Package(
         ),
         .testTarget(
             name: "AgentCLITests",
-            dependencies: ["agent", "agent-serve", "EnvAgentCore", "TestSupport"]
+            dependencies: ["agent", "agent-core", "agent-serve", "EnvAgentCore", "AgentWire", "TestSupport"]
         ),
         .testTarget(
             name: "EnvAgentServerTests",
             dependencies: [
-                "EnvAgentServer", "TestSupport", "agent", "agent-serve",
+                "EnvAgentServer", "TestSupport", "agent", "agent-core", "agent-serve",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

@@ -21,6 +21,10 @@ public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
         /// command is running or crashed. Neither the caller's mistake nor a bug: a person must
         /// look (see `GitLockFile`).
         case locked
+        /// The resident agent (`agent start`) went away while it ran a command, or none runs
+        /// where `agent status`/`agent stop` looked. The thin client, which cannot link this
+        /// module, prints it with the same type and exit code (`AgentWire.AgentUnavailable`).
+        case agentUnavailable = "agent_unavailable"
 
         public var httpStatus: Int {
             switch self {
@@ -38,6 +42,7 @@ public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
             case .mergeConflict: 409
             case .untrustedChange: 409
             case .locked: 423
+            case .agentUnavailable: 503
             }
         }
 
@@ -57,6 +62,7 @@ public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
             case .mergeConflict: 12
             case .untrustedChange: 13
             case .locked: 14
+            case .agentUnavailable: 15
             }
         }
     }

@@ -192,6 +192,12 @@ public enum FileIO {
     }
 
     /// The running executable's absolute path (`/proc/self/exe`), else argv[0].
+    /// Closes every open descriptor above `lowest` but `kept` (what a daemon does once started).
+    public static func closeDescriptors(above lowest: Int32, except kept: Set<Int32>) {
+        let open = directoryEntries("/proc/self/fd").compactMap { Int32($0) }
+        for fd in open where fd > lowest && !kept.contains(fd) { _ = close(fd) }
+    }
+
     public static func executablePath() -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)

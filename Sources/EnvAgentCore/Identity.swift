@@ -106,9 +106,13 @@ public struct IdentitySource: Sendable {
     /// A configured but unreadable, exposed or malformed identity is an error.
     public func load() throws -> Identity? {
         if let text = environmentText { return try Identity.parseSecretKey(text) }
+        if let resident = ResidentIdentity.matching(file) { return resident }
         if let file = environmentFile ?? flagFile { return try Self.loadFile(file, required: true) }
         return try Self.loadFile(defaultFile, required: false)
     }
+
+    /// The identity file this source reads when no key text is given.
+    public var file: String { environmentFile ?? flagFile ?? defaultFile }
 
     public func require() throws -> Identity {
         guard let identity = try load() else {

@@ -1,6 +1,6 @@
 /// Minimal JSON string writing, for output whose key order is part of the contract (the error
 /// envelope) and for rendering values into buffers that are wiped afterwards.
-enum JSONText {
+public enum JSONText {
     private static let quote = UInt8(ascii: "\"")
     private static let hex = Array("0123456789abcdef".utf8)
 
@@ -23,7 +23,7 @@ enum JSONText {
         out.append(quote)
     }
 
-    static func quoted(_ text: String) -> String {
+    public static func quoted(_ text: String) -> String {
         var out: [UInt8] = []
         appendString(text.utf8, to: &out)
         return String(decoding: out, as: UTF8.self)

@@ -604,6 +604,7 @@ components:
             - merge_conflict
             - untrusted_change
             - locked
+            - agent_unavailable
   responses:
     InvalidRequest:
       description: Invalid request (malformed JSON, wrong content type, body over 1 MiB, bad header).

@@ -7,7 +7,12 @@ let agentBinary: String = builtExecutable() ?? { fatalError("agent binary not fo
 
 typealias Result = ProcessResult
 
-/// A sandbox: its own HOME / XDG_CONFIG_HOME (so its own identity) and a repo folder.
+/// Whether the CLI suites run through a resident agent: `ENVAGENT_TEST_AGENT=1` (scripts/test.sh
+/// runs them both ways, with the same assertions).
+let throughAgent = ProcessInfo.processInfo.environment["ENVAGENT_TEST_AGENT"] == "1"
+
+/// A sandbox: its own HOME / XDG_CONFIG_HOME (so its own identity) and a repo folder; with
+/// `throughAgent`, its own resident agent (started after keygen, stopped at deinit).
 final class Sandbox: Sendable {
     let root: String
     let environment: [String: String]
@@ -17,7 +22,8 @@ final class Sandbox: Sendable {
         try FileManager.default.createDirectory(atPath: root + "/repo", withIntermediateDirectories: true)
         environment = [
             "HOME": root, "XDG_CONFIG_HOME": root + "/config", "AGENT_ENV": "",
-            "AGENT_IDENTITY": "", "AGENT_IDENTITY_FILE": "",
+            "AGENT_IDENTITY": "", "AGENT_IDENTITY_FILE": "", "AGENT_NO_DAEMON": "",
+            "AGENT_SOCK": root + "/run/agent.sock", "XDG_RUNTIME_DIR": "",
             "GIT_AUTHOR_NAME": "CLI Test", "GIT_AUTHOR_EMAIL": "cli@example.com",
             "GIT_COMMITTER_NAME": "CLI Test", "GIT_COMMITTER_EMAIL": "cli@example.com",
             "GIT_CONFIG_NOSYSTEM": "1",
@@ -25,9 +31,16 @@ final class Sandbox: Sendable {
         try "[user]\n\tname = CLI Test\n\temail = cli@example.com\n[init]\n\tdefaultBranch = main\n"
             .write(toFile: root + "/.gitconfig", atomically: true, encoding: .utf8)
         if keygen { try #require(agent("keygen").status == 0) }
+        if throughAgent {
+            let started = try agent("start")
+            try #require(started.status == 0, "agent start: \(started.stderr)")
+        }
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: root) }
+    deinit {
+        if throughAgent { _ = try? agent("stop") }
+        try? FileManager.default.removeItem(atPath: root)
+    }
 
     var repo: String { root + "/repo" }
 

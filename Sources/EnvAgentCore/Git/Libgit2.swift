@@ -17,6 +17,10 @@ public enum Libgit2 {
         if let failure = initializationFailure { throw AgentError.internal(failure) }
     }
 
+    /// Initialises libgit2 now rather than on first use: the resident agent does it once, so
+    /// the processes it forks for requests start with libgit2 ready.
+    public static func initialize() throws { try ensureInitialized() }
+
     /// Whether the CA bundle is still unparsed (see `loadCertificateAuthorities`).
     public static var certificateAuthoritiesDeferred: Bool { envagent_ca_certificates_deferred() != 0 }
 

@@ -35,6 +35,7 @@ struct RunCommand: AgentCommand {
                 Crypto.wipe(&cString)
             }
         }
+        if ResidentRequest.execInClient(command, environment: ProcessEnvironment.entries()) { Glibc.exit(0) }
         var argv = command.map { strdup($0) } + [nil]
         execvp(command[0], &argv)
         let code = errno

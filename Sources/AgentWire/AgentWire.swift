@@ -1,0 +1,246 @@
+import CAgentSocket
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The protocol between the `agent` command (a thin client) and the resident agent (`agent
+/// start`): frames on a Unix socket. Each frame is one kind byte, a 4-byte little-endian length
+/// and the payload. The client's first frame is `.run`, sent with its standard input, output and
+/// error attached (SCM_RIGHTS), or one of the control frames; the agent answers with exactly one
+/// closing frame (`.exited`, `.signalled`, `.exec` or `.text`), so end of stream before it means
+/// the agent went away mid-request.
+public enum WireFrame: UInt8, Sendable {
+    // client → agent
+    case run = 0x52          // "R": strings [cwd, umask, argc, argv…, envc, env…]; fds 0, 1, 2
+    case cancel = 0x43       // "C": Int32 signal the client received; the request is stopped with it
+    case ping = 0x50         // "P": answered with .text "ok"
+    case status = 0x53       // "S": answered with .text, `agent status`'s lines
+    case stop = 0x51         // "Q": the agent wipes its key, removes its socket and exits; .text
+    // agent → client
+    case exited = 0x58       // "X": Int32 exit status of the command
+    case signalled = 0x4B    // "K": Int32 signal that ended the command
+    case exec = 0x45         // "E": strings [argc, argv…, envc, env…]: the client execs (agent run)
+    case text = 0x54         // "T": UTF-8 text
+}
+
+/// The stable type and exit code of "the resident agent went away mid-request": the same as
+/// `AgentError.Kind.agentUnavailable` in EnvAgentCore (which this module cannot import; a test
+/// checks they agree).
+public enum AgentUnavailable {
+    public static let type = "agent_unavailable"
+    public static let exitCode: Int32 = 15
+    public static let httpStatus = 503
+}
+
+/// Where the resident agent listens: `$AGENT_SOCK`, else `$XDG_RUNTIME_DIR/envagent/agent.sock`,
+/// else `/tmp/envagent-UID/agent.sock`. The folder is the user's own, mode 0700.
+public enum AgentSocketPath {
+    public static func resolve() -> String {
+        if let path = environment("AGENT_SOCK"), !path.isEmpty { return path }
+        if let runtime = environment("XDG_RUNTIME_DIR"), !runtime.isEmpty { return runtime + "/envagent/agent.sock" }
+        return "/tmp/envagent-\(getuid())/agent.sock"
+    }
+
+    public static func environment(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+
+    /// Whether `folder` is safe to hold the socket: a directory owned by this user that nobody
+    /// else can enter (as ssh-agent's folder).
+    public static func isPrivateFolder(_ folder: String) -> Bool {
+        var info = stat()
+        guard lstat(folder, &info) == 0 else { return false }
+        return info.st_mode & S_IFMT == S_IFDIR && info.st_uid == getuid() && info.st_mode & 0o077 == 0
+    }
+
+    public static func folder(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+}
+
+/// One end of a connection: blocking frame reads and writes that retry on EINTR.
+public struct WireConnection: Sendable {
+    public let fd: Int32
+
+    public init(fd: Int32) { self.fd = fd }
+
+    /// Connects to the agent at `path`, or nil when none answers there (no socket, a stale one,
+    /// a folder that is not private, or an agent of another user).
+    public static func connect(to path: String) -> WireConnection? {
+        guard AgentSocketPath.isPrivateFolder(AgentSocketPath.folder(of: path)) else { return nil }
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var address = sockaddr_un()
+        guard fillAddress(&address, path) else { _ = Glibc.close(fd); return nil }
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        var uid: uid_t = 0, pid: pid_t = 0
+        guard rc == 0, agent_socket_peer(fd, &uid, &pid) == 0, uid == getuid() else { _ = Glibc.close(fd); return nil }
+        return WireConnection(fd: fd)
+    }
+
+    /// Fills a Unix socket address; false when the path is too long for one.
+    public static func fillAddress(_ address: inout sockaddr_un, _ path: String) -> Bool {
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard bytes.count < capacity else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        return true
+    }
+
+    public func close() { _ = Glibc.close(fd) }
+
+    /// Sends one frame, with `fds` attached to its first byte.
+    @discardableResult
+    public func send(_ kind: WireFrame, _ payload: [UInt8] = [], fds: [Int32] = []) -> Bool {
+        var frame: [UInt8] = [kind.rawValue]
+        frame.reserveCapacity(5 + payload.count)
+        let length = UInt32(payload.count)
+        for shift in stride(from: 0, to: 32, by: 8) { frame.append(UInt8(truncatingIfNeeded: length >> UInt32(shift))) }
+        frame += payload
+        var offset = 0
+        if !fds.isEmpty {
+            let sent = frame.withUnsafeBytes { raw in
+                fds.withUnsafeBufferPointer { agent_socket_send_fds(fd, raw.baseAddress, raw.count, $0.baseAddress, Int32($0.count)) }
+            }
+            guard sent > 0 else { return false }
+            offset = sent
+        }
+        while offset < frame.count {
+            let sent = frame.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            if sent < 0 { if errno == EINTR { continue }; return false }
+            offset += sent
+        }
+        return true
+    }
+
+    /// Reads one frame; nil at end of stream or on an error. Descriptors sent with it are
+    /// appended to `fds` (close-on-exec).
+    public func receive(fds: inout [Int32]) -> (kind: UInt8, payload: [UInt8])? {
+        var header = [UInt8](repeating: 0, count: 5)
+        var got = 0
+        while got < header.count {
+            var count: Int32 = 0
+            var received = [Int32](repeating: -1, count: 8)
+            let n = header.withUnsafeMutableBytes { raw in
+                received.withUnsafeMutableBufferPointer {
+                    agent_socket_receive_fds(fd, raw.baseAddress! + got, raw.count - got, $0.baseAddress, 8, &count)
+                }
+            }
+            fds += received.prefix(Int(count))
+            guard n > 0 else { return nil }
+            got += n
+        }
+        var length = 0
+        for index in 0..<4 { length |= Int(header[1 + index]) << (8 * index) }
+        guard length <= 64 << 20 else { return nil }
+        var payload = [UInt8](repeating: 0, count: length)
+        got = 0
+        while got < length {
+            let n = payload.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, length - got, 0) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return nil }
+            got += n
+        }
+        return (header[0], payload)
+    }
+
+    public func receive() -> (kind: UInt8, payload: [UInt8])? {
+        var fds: [Int32] = []
+        defer { for fd in fds { _ = Glibc.close(fd) } }
+        return receive(fds: &fds)
+    }
+}
+
+/// Payload encoding: counted strings and 32-bit integers, little-endian.
+public struct WireWriter {
+    public private(set) var bytes: [UInt8] = []
+
+    public init() {}
+
+    public mutating func int(_ value: Int32) {
+        let raw = UInt32(bitPattern: value)
+        for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: raw >> UInt32(shift))) }
+    }
+
+    public mutating func string(_ value: String) {
+        var value = value
+        value.withUTF8 { utf8 in
+            int(Int32(utf8.count))
+            bytes.append(contentsOf: utf8)
+        }
+    }
+
+    public mutating func strings(_ values: [String]) {
+        int(Int32(values.count))
+        for value in values { string(value) }
+    }
+}
+
+public struct WireReader {
+    private let bytes: [UInt8]
+    private var offset = 0
+
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    public mutating func int() -> Int32? {
+        guard offset + 4 <= bytes.count else { return nil }
+        var raw: UInt32 = 0
+        for index in 0..<4 { raw |= UInt32(bytes[offset + index]) << (8 * UInt32(index)) }
+        offset += 4
+        return Int32(bitPattern: raw)
+    }
+
+    public mutating func string() -> String? {
+        guard let count = int(), count >= 0, offset + Int(count) <= bytes.count else { return nil }
+        defer { offset += Int(count) }
+        return String(decoding: bytes[offset..<(offset + Int(count))], as: UTF8.self)
+    }
+
+    public mutating func strings() -> [String]? {
+        guard let count = int(), count >= 0, count <= 1 << 20 else { return nil }
+        var values: [String] = []
+        for _ in 0..<count {
+            guard let value = string() else { return nil }
+            values.append(value)
+        }
+        return values
+    }
+}
+
+/// A command for the agent to run: what the client would have run in-process.
+public struct WireRequest: Sendable {
+    public var directory: String
+    public var umask: Int32
+    public var arguments: [String]
+    public var environment: [String]
+
+    public init(directory: String, umask: Int32, arguments: [String], environment: [String]) {
+        self.directory = directory
+        self.umask = umask
+        self.arguments = arguments
+        self.environment = environment
+    }
+
+    public var encoded: [UInt8] {
+        var writer = WireWriter()
+        writer.string(directory)
+        writer.int(umask)
+        writer.strings(arguments)
+        writer.strings(environment)
+        return writer.bytes
+    }
+
+    public init?(decoding payload: [UInt8]) {
+        var reader = WireReader(payload)
+        guard let directory = reader.string(), let umask = reader.int(),
+              let arguments = reader.strings(), let environment = reader.strings() else { return nil }
+        self.init(directory: directory, umask: umask, arguments: arguments, environment: environment)
+    }
+}
