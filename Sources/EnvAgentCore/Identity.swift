@@ -106,7 +106,6 @@ public struct IdentitySource: Sendable {
     /// A configured but unreadable, exposed or malformed identity is an error.
     public func load() throws -> Identity? {
         if let text = environmentText { return try Identity.parseSecretKey(text) }
-        if let resident = ResidentIdentity.matching(file) { return resident }
         if let file = environmentFile ?? flagFile { return try Self.loadFile(file, required: true) }
         return try Self.loadFile(defaultFile, required: false)
     }
@@ -135,6 +134,8 @@ public struct IdentitySource: Sendable {
                              hint: "chmod 600 \(path)")
         }
         try checkOwnership(path)
+        // Checked like the file, but not read again: the key the resident agent unlocked.
+        if let resident = ResidentIdentity.matching(path) { return resident }
         var bytes = try FileIO.read(path)
         defer { Crypto.wipe(&bytes) }
         let text = String(decoding: bytes, as: UTF8.self)

@@ -44,6 +44,23 @@ final class Sandbox: Sendable {
 
     var repo: String { root + "/repo" }
 
+    /// kill -9 of a running `agent` command: the client process, and with `throughAgent` the
+    /// process the agent forked for it (the one that writes), waiting until the agent saw it end.
+    func killCommand(_ process: Process) {
+        if throughAgent, let agent = try? agent("status", "--json").stdout,
+           let fields = try? JSONSerialization.jsonObject(with: Data(agent.utf8)) as? [String: String],
+           let pid = fields["pid"],
+           let children = try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8) {
+            for child in children.split(separator: " ").compactMap({ pid_t($0) }) { kill(child, SIGKILL) }
+        }
+        kill(process.processIdentifier, SIGKILL)
+        guard throughAgent else { return }
+        _ = waitFor(10) {
+            let status = (try? agent("status", "--json").stdout) ?? ""
+            return status.contains("\"running-requests\":\"0\"")
+        }
+    }
+
     @discardableResult
     func agent(_ args: String..., stdin: String? = nil, env: [String: String] = [:], cwd: String? = nil) throws -> Result {
         try exec(agentBinary, Array(args), stdin: stdin, env: env, cwd: cwd ?? repo)

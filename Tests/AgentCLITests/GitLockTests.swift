@@ -238,7 +238,7 @@ import Testing
             try process.run()
             usleep(UInt32.random(in: 0...60_000))
             if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
+                box.killCommand(process)
                 interrupted += 1
             }
             process.waitUntilExit()

@@ -158,6 +158,7 @@ final class ResidentAgent {
             "identity \(configuration.identity.map { "\($0.publicKeyText) (\($0.path))" } ?? "none")",
             "running \(time(nil) - started)s",
             "requests \(served)",
+            "running-requests \(inFlight.count)",
         ]
         if let lifetime = configuration.lifetimeSeconds { lines.append("lifetime-left \(max(0, started + lifetime - time(nil)))s") }
         return lines.joined(separator: "\n")
