@@ -10,6 +10,11 @@ if ! python3 -c 'import dotenv' 2>/dev/null; then
     python3 -m pip install -q python-dotenv 2>/dev/null \
         || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-dotenv >/dev/null
 fi
+# The k8s render test parses the manifest with PyYAML.
+if ! python3 -c 'import yaml' 2>/dev/null; then
+    python3 -m pip install -q pyyaml 2>/dev/null \
+        || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml >/dev/null
+fi
 # The ssh:// sync test starts its own sshd on 127.0.0.1 and uses ssh-keygen, ssh-agent, ssh-add.
 if [ ! -x /usr/sbin/sshd ] || ! command -v ssh-agent >/dev/null 2>&1; then
     echo "test: installing openssh-server openssh-client" >&2

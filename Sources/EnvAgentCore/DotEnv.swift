@@ -13,6 +13,16 @@ public enum RenderFormat: String, Sendable, CaseIterable, Codable {
     case sh
     /// One JSON object mapping env var → value.
     case json
+    /// A flat YAML map, `"VAR": "value"` lines (double-quoted, escaped: any YAML reader).
+    case yaml
+    /// A Kubernetes `Secret` manifest (`v1`, type `Opaque`) with the values in `stringData`.
+    case k8s
+    /// docker's `--env-file` lines, `VAR=value` taken verbatim: a value with a newline or CR
+    /// cannot be carried and is refused.
+    case docker
+
+    /// The formats whose file frames the variables (JSON's braces, the manifest's header).
+    var isFramed: Bool { self == .json || self == .yaml || self == .k8s }
 }
 
 /// One variable to render: its env var name and decrypted value.
@@ -30,11 +40,11 @@ public struct RenderEntry: Sendable {
 
 /// The `.env` renderer and parser.
 public enum DotEnv {
-    private static let quote = UInt8(ascii: "'"), doubleQuote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
-    private static let dollar = UInt8(ascii: "$"), backtick = UInt8(ascii: "`"), newline = UInt8(ascii: "\n")
-    private static let cr = UInt8(ascii: "\r"), brace = UInt8(ascii: "{")
+    static let quote = UInt8(ascii: "'"), doubleQuote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+    static let dollar = UInt8(ascii: "$"), backtick = UInt8(ascii: "`"), newline = UInt8(ascii: "\n")
+    static let cr = UInt8(ascii: "\r"), brace = UInt8(ascii: "{")
 
-    public static func render(_ entries: [RenderEntry], format: RenderFormat) throws -> SecretBytes {
+    public static func render(_ entries: [RenderEntry], format: RenderFormat, manifestName: String = "") throws -> SecretBytes {
         var out: [UInt8] = []
         do {
             for (index, entry) in entries.enumerated() {
@@ -47,14 +57,14 @@ public enum DotEnv {
             Crypto.wipe(&out)
             throw error
         }
-        return framed([SecretBytes(out)], format: format)
+        return framed([SecretBytes(out)], format: format, manifestName: manifestName)
     }
 
     /// Appends one variable in `format` to `out` (for JSON an object member, after a comma
     /// unless it is the `first`), growing `out` without leaving copies of values behind.
     static func append(name: String, envVar: ArraySlice<UInt8>, value: UnsafeRawBufferPointer, format: RenderFormat, first: Bool,
                        to out: inout [UInt8]) throws {
-        // Worst case: JSON writes a control byte as 6 (`\u00XX`).
+        // Worst case: JSON writes a control byte as 6 (`\u00XX`); YAML at most 4 per byte.
         Crypto.reserveWiping(&out, extra: envVar.count + 6 * value.count + 16)
         switch format {
         case .env:
@@ -70,22 +80,101 @@ public enum DotEnv {
             JSONText.appendString(envVar, to: &out)
             out.append(UInt8(ascii: ":"))
             JSONText.appendString(value, to: &out)
+        case .yaml, .k8s:
+            if format == .k8s { out += "  ".utf8 }
+            out.append(doubleQuote)
+            out += envVar // [A-Za-z_][A-Za-z0-9_]*: quoted so `Y`, `ON`, `NO` stay strings in YAML 1.1
+            out += "\": ".utf8
+            appendYAMLQuoted(value.bindMemory(to: UInt8.self), to: &out)
+            out.append(newline)
+        case .docker:
+            try appendDockerLine(name: name, envVar: envVar, value: value.bindMemory(to: UInt8.self), to: &out)
         }
+    }
+
+    /// A YAML double-quoted scalar: `"` and `\` escaped, every control character, C1 control,
+    /// U+2028/U+2029 (line breaks to YAML 1.1 readers), U+FEFF and U+FFFE/U+FFFF as escapes;
+    /// the rest (valid UTF-8, checked on every write) as it is.
+    static func appendYAMLQuoted(_ value: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        let hex = Array("0123456789ABCDEF".utf8)
+        out.append(doubleQuote)
+        var i = 0
+        while i < value.count {
+            let byte = value[i]
+            switch byte {
+            case doubleQuote, backslash: out.append(backslash); out.append(byte)
+            case newline: out += "\\n".utf8
+            case UInt8(ascii: "\t"): out += "\\t".utf8
+            case cr: out += "\\r".utf8
+            case 0..<0x20, 0x7F: out += [backslash, UInt8(ascii: "x"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            case 0xC2 where i + 1 < value.count && (0x80...0x9F).contains(value[i + 1]):
+                let code = value[i + 1]
+                out += [backslash, UInt8(ascii: "x"), hex[Int(code >> 4)], hex[Int(code & 0xF)]]
+                i += 1
+            case 0xE2 where i + 2 < value.count && value[i + 1] == 0x80 && (value[i + 2] == 0xA8 || value[i + 2] == 0xA9):
+                out += value[i + 2] == 0xA8 ? "\\u2028".utf8 : "\\u2029".utf8
+                i += 2
+            case 0xEF where i + 2 < value.count && ((value[i + 1] == 0xBB && value[i + 2] == 0xBF)
+                                                    || (value[i + 1] == 0xBF && value[i + 2] >= 0xBE)):
+                out += value[i + 1] == 0xBB ? "\\uFEFF".utf8 : (value[i + 2] == 0xBE ? "\\uFFFE".utf8 : "\\uFFFF".utf8)
+                i += 2
+            default: out.append(byte)
+            }
+            i += 1
+        }
+        out.append(doubleQuote)
+    }
+
+    /// The longest line docker's env-file reader (Go's `bufio.Scanner`) takes, without its LF.
+    static let dockerMaxLine = 64 * 1024 - 1
+
+    /// `VAR=value` for docker's `--env-file`, which takes the value verbatim to the end of the
+    /// line: a newline or CR cannot be carried (and a line over 64 KiB is not read).
+    static func appendDockerLine(name: String, envVar: ArraySlice<UInt8>, value: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) throws {
+        if value.contains(newline) { throw unrepresentable(name, envVar, "a newline", in: "a docker --env-file") }
+        if value.contains(cr) { throw unrepresentable(name, envVar, "a carriage return (CR)", in: "a docker --env-file") }
+        guard envVar.count + 1 + value.count <= dockerMaxLine else {
+            throw unrepresentable(name, envVar, "more than docker's 64 KiB per line", in: "a docker --env-file")
+        }
+        out += envVar
+        out.append(UInt8(ascii: "="))
+        out += value
+        out.append(newline)
+    }
+
+    /// The `metadata.name` of a Kubernetes object: an RFC 1123 subdomain (lowercase letters,
+    /// digits, `-`, `.`; alphanumeric at both ends; at most 253).
+    public static func isValidManifestName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        func isAlnum(_ b: UInt8) -> Bool { (0x61...0x7A).contains(b) || (0x30...0x39).contains(b) }
+        guard let first = bytes.first, let last = bytes.last, bytes.count <= 253, isAlnum(first), isAlnum(last) else { return false }
+        return bytes.allSatisfy { isAlnum($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }
     }
 
     /// The whole file from runs of variables rendered separately (each starting with its
     /// `first` variable), in order: JSON adds the braces and the commas between runs.
-    static func framed(_ parts: [SecretBytes], format: RenderFormat) -> SecretBytes {
+    /// `manifestName` is the k8s Secret's `metadata.name` (checked by the caller).
+    static func framed(_ parts: [SecretBytes], format: RenderFormat, manifestName: String = "") -> SecretBytes {
         let json = format == .json
-        let parts = json ? parts.filter { $0.count > 0 } : parts
+        let parts = format.isFramed ? parts.filter { $0.count > 0 } : parts
+        var header: [UInt8] = []
+        var footer: [UInt8] = []
+        switch format {
+        case .json: (header, footer) = (Array("{".utf8), Array("}\n".utf8))
+        case .yaml: if parts.isEmpty { footer = Array("{}\n".utf8) }
+        case .k8s:
+            header = Array("apiVersion: v1\nkind: Secret\nmetadata:\n  name: \(manifestName)\ntype: Opaque\nstringData:".utf8)
+            header += parts.isEmpty ? Array(" {}\n".utf8) : [newline]
+        default: break
+        }
         var out: [UInt8] = []
-        out.reserveCapacity(parts.reduce(json ? parts.count + 2 : 0) { $0 + $1.count })
-        if json { out.append(UInt8(ascii: "{")) }
+        out.reserveCapacity(parts.reduce(header.count + footer.count + parts.count) { $0 + $1.count })
+        out += header
         for (index, part) in parts.enumerated() {
             if json && index > 0 { out.append(UInt8(ascii: ",")) }
             part.withUnsafeBytes { out += $0 }
         }
-        if json { out += "}\n".utf8 }
+        out += footer
         return SecretBytes(out) // takes over the buffer, wiped when released
     }
 
@@ -133,12 +222,14 @@ public enum DotEnv {
         out.append(newline)
     }
 
-    private static func unrepresentable(_ name: String, _ envVarBytes: ArraySlice<UInt8>, _ what: String) -> AgentError {
+    private static func unrepresentable(_ name: String, _ envVarBytes: ArraySlice<UInt8>, _ what: String,
+                                        in file: String = "a .env file") -> AgentError {
         let envVar = String(decoding: envVarBytes, as: UTF8.self)
+        let why = file == "a .env file" ? ", which .env parsers read differently" : ", which it cannot carry"
         return AgentError(.validationError,
-                   "cannot write secret '\(name)' (\(envVar)) to a .env file: its value contains \(what), which .env parsers read differently",
+                   "cannot write secret '\(name)' (\(envVar)) to \(file): its value contains \(what)\(why)",
                    details: [.init(loc: ["secrets", name], msg: "value contains \(what)", type: "unrepresentable_value")],
-                   hint: "use --format sh or --format json, or `agent run` to pass it to a process directly")
+                   hint: "use --format sh, json, yaml or k8s, or `agent run` to pass it to a process directly")
     }
 
     /// POSIX single quoting: `'…'` with each `'` written as `'\''`.
@@ -148,123 +239,5 @@ public enum DotEnv {
             if byte == quote { out += "'\\''".utf8 } else { out.append(byte) }
         }
         out.append(quote)
-    }
-
-    // MARK: - Parsing (for `agent import`)
-
-    /// One `KEY=value` assignment read from a `.env` file.
-    public struct Assignment: Sendable {
-        public let key: String
-        public let value: SecretBytes
-        public let line: Int
-    }
-
-    /// Reads `KEY=value` lines: optional `export `, `#` comments, unquoted values (a ` #` starts a
-    /// comment), `'…'` literal and `"…"` with `\n \r \t \\ \" \$` escapes (both may span lines).
-    /// Any malformed line fails with its number; nothing is returned partially.
-    public static func parse(_ bytes: [UInt8]) throws -> [Assignment] {
-        var i = 0, line = 1
-        let n = bytes.count
-        let estimatedLines = bytes.withUnsafeBufferPointer { buffer in
-            var count = 1, offset = 0
-            while offset < buffer.count, let hit = memchr(buffer.baseAddress! + offset, Int32(newline), buffer.count - offset) {
-                count += 1
-                offset = buffer.baseAddress!.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
-            }
-            return count
-        }
-        var result: [Assignment] = []
-        result.reserveCapacity(estimatedLines)
-        var seen: [String: Int] = [:]
-        seen.reserveCapacity(estimatedLines)
-        func fail(_ message: String, at lineNumber: Int) -> AgentError {
-            AgentError(.invalidRequest, "line \(lineNumber): \(message)",
-                       details: [.init(loc: ["file", "line \(lineNumber)"], msg: message, type: "malformed_line")])
-        }
-        func isBlank(_ b: UInt8) -> Bool { b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") }
-        while i < n {
-            let start = line
-            while i < n && isBlank(bytes[i]) { i += 1 }
-            if i < n && (bytes[i] == newline || bytes[i] == cr) {
-                if bytes[i] == newline { line += 1 }
-                i += 1; continue
-            }
-            if i < n && bytes[i] == UInt8(ascii: "#") {
-                while i < n && bytes[i] != newline { i += 1 }
-                continue
-            }
-            if i >= n { break }
-            // key
-            var keyStart = i
-            while i < n && bytes[i] != UInt8(ascii: "=") && bytes[i] != newline && !isBlank(bytes[i]) { i += 1 }
-            if i < n && isBlank(bytes[i]) && bytes[keyStart..<i].elementsEqual("export".utf8) {
-                while i < n && isBlank(bytes[i]) { i += 1 }
-                keyStart = i
-                while i < n && bytes[i] != UInt8(ascii: "=") && bytes[i] != newline && !isBlank(bytes[i]) { i += 1 }
-            }
-            let key = String(decoding: bytes[keyStart..<i], as: UTF8.self)
-            while i < n && isBlank(bytes[i]) { i += 1 }
-            guard i < n && bytes[i] == UInt8(ascii: "=") else { throw fail("expected KEY=value", at: start) }
-            guard Validation.isValidEnvVar(key) else {
-                throw fail("'\(key.prefix(140))' is not a valid variable name", at: start)
-            }
-            i += 1
-            while i < n && isBlank(bytes[i]) { i += 1 }
-            var value: [UInt8] = []
-            defer { Crypto.wipe(&value) }
-            if i < n && (bytes[i] == quote || bytes[i] == doubleQuote) {
-                let delimiter = bytes[i]
-                i += 1
-                var closed = false
-                while i < n {
-                    let byte = bytes[i]
-                    if byte == delimiter { closed = true; i += 1; break }
-                    if byte == newline { line += 1 }
-                    if delimiter == doubleQuote && byte == backslash && i + 1 < n {
-                        let next = bytes[i + 1]
-                        switch next {
-                        case UInt8(ascii: "n"): value.append(newline)
-                        case UInt8(ascii: "r"): value.append(cr)
-                        case UInt8(ascii: "t"): value.append(UInt8(ascii: "\t"))
-                        case backslash, doubleQuote, dollar: value.append(next)
-                        default: value.append(byte); value.append(next)
-                        }
-                        i += 2
-                        continue
-                    }
-                    value.append(byte)
-                    i += 1
-                }
-                guard closed else { throw fail("unterminated quoted value", at: start) }
-                while i < n && isBlank(bytes[i]) { i += 1 }
-                if i < n && bytes[i] == UInt8(ascii: "#") {
-                    while i < n && bytes[i] != newline { i += 1 }
-                }
-                if i < n && bytes[i] == cr { i += 1 }
-                guard i >= n || bytes[i] == newline else {
-                    throw fail("unexpected characters after the closing quote", at: line)
-                }
-            } else {
-                // Up to the end of the line or a `#` that starts the value or follows a blank,
-                // without trailing blanks or CR; copied once.
-                var end = i
-                while end < n && bytes[end] != newline {
-                    if bytes[end] == UInt8(ascii: "#") && (end == i || isBlank(bytes[end - 1])) { break }
-                    end += 1
-                }
-                var last = end
-                while last > i && (isBlank(bytes[last - 1]) || bytes[last - 1] == cr) { last -= 1 }
-                value = Array(bytes[i..<last])
-                i = end
-                while i < n && bytes[i] != newline { i += 1 }
-            }
-            if let earlier = seen[key] {
-                throw fail("\(key) is set again (first on line \(earlier))", at: start)
-            }
-            seen[key] = start
-            result.append(Assignment(key: key, value: SecretBytes(value), line: start))
-            value = [] // the SecretBytes owns (and will wipe) the only copy; no copy-on-write for the wipe
-        }
-        return result
     }
 }

@@ -57,6 +57,17 @@ public enum FileIO {
         return result
     }
 
+    /// The bytes of `path` when it is a regular file (never through a symlink) of at most
+    /// `limit` bytes; nil otherwise.
+    public static func readRegularFile(_ path: String, upTo limit: Int) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size <= limit else { return nil }
+        return try? readAll(fd: fd)
+    }
+
     /// Reads all of standard input (or another descriptor).
     public static func readAll(fd: Int32) throws -> [UInt8] {
         var result: [UInt8] = []

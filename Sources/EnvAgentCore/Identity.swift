@@ -176,7 +176,15 @@ public struct IdentitySource: Sendable {
         let text = "# EnvAgent identity. Keep this file private (mode 0600).\n# public key: \(identity.publicKeyText)\n\(identity.secretKeyText)\n"
         var bytes = Array(text.utf8)
         defer { Crypto.wipe(&bytes) }
-        try FileIO.createExclusively(path, bytes: bytes, mode: 0o600)
+        do {
+            try FileIO.createExclusively(path, bytes: bytes, mode: 0o600)
+        } catch var error as AgentError where error.kind == .alreadyExists {
+            // Never advise deleting it: it may be the only key that opens someone's values.
+            error.message = "an identity file already exists at \(path); it is kept as it is"
+            error.details = [.init(loc: ["identity"], msg: "file exists", type: "already_exists")]
+            error.hint = "`agent whoami` prints its public key; to create another identity, write it elsewhere with `agent keygen -o FILE`"
+            throw error
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 /// Masked display of a value: the first min(6, ⌊n/4⌋) and last min(3, ⌊n/8⌋) characters around
-/// `••••`; values under 8 characters show `••••` only. Characters, not bytes, so no UTF-8
-/// sequence is cut.
+/// `••••`; values under 8 characters show `••••` only, and an empty value `(empty)` (no secret
+/// has that length to hide). Characters, not bytes, so no UTF-8 sequence is cut.
 public enum Masking {
     public static let bullets = "••••"
+    public static let empty = "(empty)"
 
     public static func mask(_ value: SecretBytes) -> String {
         value.withUnsafeBytes { mask(String(decoding: $0, as: UTF8.self)) }
@@ -11,6 +12,7 @@ public enum Masking {
     public static func mask(_ value: String) -> String {
         let scalars = Array(value.unicodeScalars)
         let n = scalars.count
+        guard n > 0 else { return empty }
         guard n >= 8 else { return bullets }
         let head = min(6, n / 4), tail = min(3, n / 8)
         var out = String.UnicodeScalarView()

@@ -3,12 +3,12 @@
 /// post-merge and post-rewrite hooks, and later `agent watch`). See README "Render targets".
 ///
 /// ```
-/// # comments start with # or ;
+/// # comments start with # or ; (and ` # …` after a value)
 /// [target app]                 one section per target; the name is a label
 /// environment = dev            required
 /// output = .env                required: relative to the working tree, or absolute
 /// names = all                  `all` (default) or secret NAMEs separated by spaces
-/// format = env                 env (default) | sh | json
+/// format = env                 env (default) | sh | json | yaml | k8s (named after the target) | docker
 /// mode = 0600                  octal file mode (default 0600)
 /// on-change = systemctl reload app   optional: run by `agent watch` after the file changed
 /// ```
@@ -60,7 +60,7 @@ public struct RenderTargets: Sendable, Equatable {
         let text = String(decoding: bytes, as: UTF8.self)
         for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let number = offset + 1
-            let line = raw.trimmingWhitespace()
+            let line = withoutComment(raw).trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             if line.hasPrefix("[") {
                 guard line.hasSuffix("]") else { throw fail(number, "a section header must end with ]") }
@@ -100,7 +100,9 @@ public struct RenderTargets: Sendable, Equatable {
                 guard Set(names).count == names.count else { throw fail(number, "a name is listed twice") }
                 current!.target.names = names
             case "format":
-                guard let format = RenderFormat(rawValue: value) else { throw fail(number, "format must be env, sh or json, not '\(value.prefix(40))'") }
+                guard let format = RenderFormat(rawValue: value) else {
+                    throw fail(number, "format must be \(RenderFormat.allCases.map(\.rawValue).joined(separator: ", ")), not '\(value.prefix(40))'")
+                }
                 current!.target.format = format
             case "mode":
                 guard (3...4).contains(value.count), let mode = UInt32(value, radix: 8), mode <= 0o777 else {
@@ -113,6 +115,18 @@ public struct RenderTargets: Sendable, Equatable {
         }
         try finish()
         return RenderTargets(targets: targets)
+    }
+
+    /// A line without its trailing comment: a `#` after a space or tab starts one (so a `#`
+    /// inside a word, as in `a#b`, stays part of the value).
+    static func withoutComment(_ value: Substring) -> Substring {
+        var previous: Character = " "
+        for index in value.indices {
+            let character = value[index]
+            if character == "#" && (previous == " " || previous == "\t") { return value[..<index] }
+            previous = character
+        }
+        return value
     }
 
     private static func checkedOutput(_ value: String, _ fail: (String) -> AgentError) throws -> String {

@@ -27,6 +27,11 @@ public enum Validation {
 
     private static func isValidName(_ bytes: [UInt8]) -> Bool { bytes.withUnsafeBufferPointer(isValidName) }
 
+    /// Whether `byte` may be the `first` (a letter or `_`) or a later byte of an env var.
+    @inline(__always) static func isEnvVarByte(_ byte: UInt8, first: Bool) -> Bool {
+        isNameStart(byte) && !(first && byte &- 0x30 < 10)
+    }
+
     /// `[A-Za-z_][A-Za-z0-9_]*`
     public static func isValidEnvVar(_ name: String) -> Bool { isValidEnvVar(utf8: name.utf8) }
 
@@ -96,6 +101,16 @@ public enum Validation {
         var out = String(name.uppercased().map { ($0.isLetter || $0.isNumber) && $0.isASCII ? $0 : "_" })
         if out.first?.isNumber ?? true { out = "_" + out }
         return out
+    }
+
+    /// Not empty unless `allowsEmpty`; UTF-8, no NUL, at most 64 KiB. Messages never include
+    /// the value.
+    public static func value(_ value: SecretBytes, allowsEmpty: Bool) throws {
+        guard value.count > 0 || allowsEmpty else {
+            throw AgentError.validation("value", "the value is empty", type: "empty_value",
+                                        hint: "an unset variable or an empty prompt? To store an empty value on purpose, pass --allow-empty (API: \"allow_empty\": true)")
+        }
+        try self.value(value)
     }
 
     /// UTF-8, no NUL, at most 64 KiB. Messages never include the value.

@@ -475,6 +475,11 @@ components:
             A member's explicit consent to map the secret to an env var that changes what a
             process runs or loads. Default false.
           type: boolean
+        allow_empty:
+          description: |
+            Store an empty value on purpose. Default false: an empty `value` is refused
+            (422 `empty_value`), as it is far more often an unset variable than a value.
+          type: boolean
       anyOf:
         - required: [env_var]
         - properties:
@@ -491,6 +496,11 @@ components:
       properties:
         value:
           $ref: "#/components/schemas/Value"
+        allow_empty:
+          description: |
+            Store an empty value on purpose. Default false: an empty `value` is refused
+            (422 `empty_value`), as it is far more often an unset variable than a value.
+          type: boolean
       example:
         value: sk-proj-new-0123456789
     SecretMetadata:

@@ -14,7 +14,7 @@ struct Agent: ParsableCommand {
             InitCommand.self, KeygenCommand.self, WhoamiCommand.self,
             CreateCommand.self, UpdateCommand.self, SetCommand.self,
             GetCommand.self, ListCommand.self, DeleteCommand.self, EnvsCommand.self,
-            RenderCommand.self, RunCommand.self, ImportCommand.self, HistoryCommand.self,
+            RenderCommand.self, RunCommand.self, ImportCommand.self, CopyCommand.self, BaseCommand.self, HistoryCommand.self,
             RecipientsCommand.self, RotateCommand.self, VerifyCommand.self, TrustCommand.self, UpgradeCommand.self, AdoptCommand.self,
             SyncCommand.self, WatchCommand.self, ResolveCommand.self, SetupMergeCommand.self, MergeDriverCommand.self,
             HooksCommand.self, HookCommand.self, AllowCommand.self, ScanCommand.self, GCCommand.self,

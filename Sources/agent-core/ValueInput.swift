@@ -16,6 +16,9 @@ struct ValueOptions: ParsableArguments {
           help: "Map the secret to an env var that changes what a process runs or loads (PATH, LD_*, NODE_OPTIONS, …); members only.")
     var allowsExecutionEnvVar = false
 
+    @Flag(name: .customLong("allow-empty"), help: "Store an empty value (refused otherwise: usually an unset variable).")
+    var allowsEmpty = false
+
     func read(for name: String) throws -> SecretBytes {
         if let value {
             Console.err("warning: --value puts the secret in argv, visible to other users (ps, /proc); pipe it on stdin instead")

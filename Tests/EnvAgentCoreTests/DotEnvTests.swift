@@ -103,7 +103,7 @@ import Testing
     }
 
     @Test(arguments: [
-        ("A=1\nnot a line\n", 2), ("A=1\nB='open\n", 2), ("1BAD=x\n", 1), ("A=1\nA=2\n", 2), ("A='x' junk\n", 1),
+        ("A=1\nnot a line\n", 2), ("A=1\nB='open\n", 2), ("1BAD=x\n", 1), ("A='x' junk\n", 1), ("A=1\rB='x' junk\r", 2),
     ])
     func malformedLinesNameTheirNumber(_ text: String, _ line: Int) {
         let error = #expect(throws: AgentError.self) { try DotEnv.parse(Array(text.utf8)) }

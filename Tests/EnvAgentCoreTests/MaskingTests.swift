@@ -8,7 +8,7 @@ import Testing
         ("1234567", "••••"),                                // 7 chars: under 8
         ("12345678", "12••••8"),                           // 8: ⌊8/4⌋=2, ⌊8/8⌋=1
         ("abcdefghijklmnop", "abcd••••qr".replacingOccurrences(of: "qr", with: "op")), // 16: 4, 2
-        ("", "••••"),
+        ("", "(empty)"),
         ("ééééééééééééééééé", "éééé••••éé"),               // 17 characters, not bytes
     ])
     func masks(_ value: String, _ expected: String) {

@@ -36,7 +36,8 @@ import Testing
     @Test(arguments: [
         ("[target a]\nenvironment = dev\noutput = .env\nmode = 999\n", 4, "mode"),
         ("environment = dev\n", 1, "before any [target"),
-        ("[target a]\nenvironment = dev\n\noutput = .env\nformat = yaml\n", 5, "format"),
+        ("[target a]\nenvironment = dev\n\noutput = .env\nformat = xml\n", 5, "format"),
+        ("[target a]\nenvironment = dev\noutput = .env # a comment\nmode = # only a comment\n", 4, "mode has no value"),
         ("[target a]\noutput = .env\n", 1, "no environment"),
         ("[target a]\nenvironment = dev\noutput = ../.env\n", 3, ".."),
         ("[target a]\nenvironment = dev\noutput = .envagent/x\n", 3, ".envagent"),
@@ -60,6 +61,40 @@ import Testing
         } catch {
             Issue.record("\(error)")
         }
+    }
+
+    /// ` # comment` after a value ends the value; a `#` inside a word does not.
+    @Test func commentsAfterValues() throws {
+        let config = try parse("""
+            [target app]\t# the app
+            environment = dev # the environment
+            output = out/a#b.env\t# tab before the comment
+            on-change = make reload   # after a command
+            """)
+        #expect(config.targets.count == 1)
+        let app = config.targets[0]
+        #expect(app.environment == "dev" && app.output == "out/a#b.env" && app.onChange == "make reload")
+    }
+
+    /// The example in README "Render targets" parses verbatim, comments and all.
+    @Test func readmeExampleParses() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOfFile: root.appendingPathComponent("README.md").path, encoding: .utf8)
+        let example = try #require(Self.targetsExample(in: readme))
+        let config = try parse(example)
+        #expect(config.targets.map(\.name) == ["app", "ci"])
+        let app = config.targets[0]
+        #expect(app.environment == "dev" && app.output == ".env" && app.names.isEmpty && app.format == .env && app.mode == 0o600)
+        #expect(app.onChange == "docker compose restart app")
+        #expect(config.targets[1].output == "/run/app/env")
+    }
+
+    /// The first ```ini block after the "## Render targets" heading.
+    static func targetsExample(in readme: String) -> String? {
+        guard let section = readme.range(of: "\n## Render targets\n"),
+              let open = readme.range(of: "```ini\n", range: section.upperBound..<readme.endIndex),
+              let close = readme.range(of: "\n```", range: open.upperBound..<readme.endIndex) else { return nil }
+        return String(readme[open.upperBound..<close.lowerBound]) + "\n"
     }
 
     /// The scripts `agent hooks install` writes are the files shipped in hooks/, byte for byte.

@@ -20,7 +20,7 @@ extension Operations {
                 try Validation.environment(environment)
                 try Validation.name(request.name)
                 if let envVar = request.envVar { try Validation.envVar(envVar) }
-                try Validation.value(request.value)
+                try Validation.value(request.value, allowsEmpty: request.allowsEmpty)
                 if names.insert(request.name).inserted { batch.append(index) } else { later.append(index) }
             } catch {
                 results[index] = .failure(AgentError.wrapping(error))

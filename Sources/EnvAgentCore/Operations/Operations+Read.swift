@@ -51,9 +51,16 @@ extension Operations {
         }
     }
 
-    /// Decrypted entries for `names` (all when empty), in the order named.
+    /// Decrypted entries for `names` (all when empty) of `environment` merged over its bases,
+    /// in the order named.
     public func entries(names: [String], environment: String) throws -> [RenderEntry] {
         let (snapshot, key) = try readableSnapshot(environment)
+        let layers = try layers(of: environment, in: snapshot)
+        if layers.count > 1 {
+            var keys = [environment: key]
+            let lines = try layeredLines(names, environment: environment, layers: layers, in: snapshot, keys: &keys)
+            return try Parallel.map(lines) { RenderEntry(name: $0.line.name, envVar: $0.line.envVar, value: try $0.key.open($0.line)) }
+        }
         let lines = try Self.select(names, from: snapshot.secrets(environment), environment: environment)
         return try Parallel.map(lines) { RenderEntry(name: $0.name, envVar: $0.envVar, value: try key.open($0)) }
     }

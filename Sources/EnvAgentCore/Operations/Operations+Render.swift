@@ -1,22 +1,42 @@
-/// Rendering: an environment's secrets decrypted into a `.env`, `sh` or JSON file.
+/// Rendering: an environment's secrets decrypted into a `.env`, `sh`, JSON, YAML, k8s or
+/// docker env file.
 extension Operations {
-    /// The rendered file (`.env`, `sh` or JSON) for `names` (all when empty).
-    public func render(names: [String], environment: String, format: RenderFormat) throws -> SecretBytes {
+    /// The rendered file for `names` (all when empty) of `environment` merged over its bases.
+    /// `manifestName` is the `k8s` Secret's name (default: the environment's, when valid).
+    public func render(names: [String], environment: String, format: RenderFormat, manifestName: String? = nil) throws -> SecretBytes {
         let (snapshot, key) = try readableSnapshot(environment)
-        if names.isEmpty, let rendered = try renderWhileReading(environment, in: snapshot, with: key, format: format) {
+        let manifestName = format == .k8s ? try Self.checkedManifestName(manifestName, environment: environment) : ""
+        let layers = try layers(of: environment, in: snapshot)
+        if layers.count > 1 {
+            var keys = [environment: key]
+            let lines = try layeredLines(names, environment: environment, layers: layers, in: snapshot, keys: &keys)
+            return try Self.render(lines, format: format, manifestName: manifestName)
+        }
+        if names.isEmpty, let rendered = try renderWhileReading(environment, in: snapshot, with: key, format: format,
+                                                                manifestName: manifestName) {
             return rendered
         }
         let lines = try Self.select(names, from: snapshot.secrets(environment), environment: environment)
-        return try Self.render(lines, with: key, format: format)
+        return try Self.render(lines, with: key, format: format, manifestName: manifestName)
+    }
+
+    /// The name of a rendered k8s Secret: `name`, else the environment's; an RFC 1123 subdomain.
+    static func checkedManifestName(_ name: String?, environment: String) throws -> String {
+        let chosen = name ?? environment
+        guard DotEnv.isValidManifestName(chosen) else {
+            throw AgentError.validation("name", "'\(chosen.prefix(80))' is not a Kubernetes object name (lowercase letters, digits, '-', '.'; at most 253)",
+                                        type: "invalid_name", hint: name == nil ? "pass --name NAME" : nil)
+        }
+        return chosen
     }
 
     /// `lines` decrypted and rendered in `format`, in order: a block of lines at a time (on
     /// every core for a large environment).
-    static func render(_ lines: [SecretLine], with key: EnvironmentKey, format: RenderFormat) throws -> SecretBytes {
+    static func render(_ lines: [SecretLine], with key: EnvironmentKey, format: RenderFormat, manifestName: String = "") throws -> SecretBytes {
         var parts: [SecretBytes] = []
         try Parallel.forEachBlock(count: lines.count, { range in try renderBlock(lines[range], with: key, format: format) },
                                   consume: { parts.append($0) })
-        return DotEnv.framed(parts, format: format)
+        return DotEnv.framed(parts, format: format, manifestName: manifestName)
     }
 
     /// One run of lines rendered: each value opened into a reused buffer and written straight
@@ -58,7 +78,7 @@ extension Operations {
     /// breaks a read rule (`SecretsFile.problems`), and the caller renders from the whole file
     /// (whose check names the line).
     private func renderWhileReading(_ environment: String, in snapshot: StoreSnapshot, with key: EnvironmentKey,
-                                    format: RenderFormat) throws -> SecretBytes? {
+                                    format: RenderFormat, manifestName: String) throws -> SecretBytes? {
         guard let id = try snapshot.fileID(StoreFormat.secretsPath(environment)),
               let stream = try store.repository.openBlobStream(id) else { return nil }
         struct Block: Sendable {
@@ -105,6 +125,6 @@ extension Operations {
             for hash in block.envVarHashes where !envVars.insert(hash).inserted { return nil }
             previous = block.last ?? previous
         }
-        return DotEnv.framed(try blocks.map { try $0.rendered!.get() }, format: format)
+        return DotEnv.framed(try blocks.map { try $0.rendered!.get() }, format: format, manifestName: manifestName)
     }
 }

@@ -166,9 +166,19 @@ extension Operations {
                     key = try environmentKey(target.environment, in: snapshot)
                     keys[target.environment] = key
                 }
-                let lines = try Self.select(target.names, from: snapshot.secrets(target.environment), environment: target.environment)
-                let rendered = try Self.render(lines, with: key, format: target.format)
-                result.secrets = lines.count
+                // A k8s target's Secret is named after the target.
+                let manifestName = target.format == .k8s ? try Self.checkedManifestName(target.name, environment: target.environment) : ""
+                let layers = try layers(of: target.environment, in: snapshot)
+                let rendered: SecretBytes
+                if layers.count > 1 {
+                    let lines = try layeredLines(target.names, environment: target.environment, layers: layers, in: snapshot, keys: &keys)
+                    rendered = try Self.render(lines, format: target.format, manifestName: manifestName)
+                    result.secrets = lines.count
+                } else {
+                    let lines = try Self.select(target.names, from: snapshot.secrets(target.environment), environment: target.environment)
+                    rendered = try Self.render(lines, with: key, format: target.format, manifestName: manifestName)
+                    result.secrets = lines.count
+                }
                 // After the key: a target this identity cannot read stays `skipped`, folder or not.
                 guard planned.location.folderExists else {
                     throw AgentError.internal("cannot write \(target.output): the folder \(FileIO.dirname(planned.location.path)) does not exist")

@@ -18,12 +18,17 @@ extension Operations {
         /// A member's explicit consent to map the secret to a variable of `ExecutionEnvVars`
         /// (never enough for a write-only writer).
         public var allowsExecutionEnvVar: Bool
+        /// An empty value is refused (`empty_value`) unless explicitly allowed: it is far more
+        /// often an unset variable or a stray Enter than a value.
+        public var allowsEmpty: Bool
 
-        public init(name: String, envVar: String? = nil, value: SecretBytes, allowsExecutionEnvVar: Bool = false) {
+        public init(name: String, envVar: String? = nil, value: SecretBytes, allowsExecutionEnvVar: Bool = false,
+                    allowsEmpty: Bool = false) {
             self.name = name
             self.envVar = envVar
             self.value = value
             self.allowsExecutionEnvVar = allowsExecutionEnvVar
+            self.allowsEmpty = allowsEmpty
         }
     }
 
@@ -48,26 +53,62 @@ extension Operations {
                            changed: written.changed, sealed: sealed)
     }
 
+    /// How `importFile` reads its input.
+    public struct ImportOptions: Sendable {
+        public var format: FlatMapFile.Format
+        /// `--expand`: the process environment consulted for `$VAR` after the file's own keys;
+        /// nil reads every `$` literally.
+        public var expansion: (@Sendable (String) -> String?)?
+        /// A member's consent for keys of `ExecutionEnvVars`.
+        public var allowsExecutionEnvVars: Bool
+        public var allowsEmpty: Bool
+
+        public init(format: FlatMapFile.Format = .dotenv, expansion: (@Sendable (String) -> String?)? = nil,
+                    allowsExecutionEnvVars: Bool = false, allowsEmpty: Bool = false) {
+            self.format = format
+            self.expansion = expansion
+            self.allowsExecutionEnvVars = allowsExecutionEnvVars
+            self.allowsEmpty = allowsEmpty
+        }
+    }
+
     /// Creates or updates every assignment of a `.env` file in one commit.
     /// `allowingExecutionEnvVars` is a member's consent for keys of `ExecutionEnvVars`.
     public func importDotEnv(_ bytes: [UInt8], environment: String, allowingExecutionEnvVars: Bool = false) throws -> ImportResult {
-        let assignments = try DotEnv.parse(bytes)
-        guard !assignments.isEmpty else {
-            throw AgentError(.invalidRequest, "the file holds no KEY=value lines")
+        try importFile(bytes, environment: environment, options: ImportOptions(allowsExecutionEnvVars: allowingExecutionEnvVars))
+    }
+
+    /// Creates or updates every assignment of a `.env`, JSON or YAML file in one commit. A file
+    /// without assignments (empty, or comments only) changes nothing. A value is checked where
+    /// its key and line are known, so a bad one names them (never the value).
+    public func importFile(_ bytes: [UInt8], environment: String, options: ImportOptions) throws -> ImportResult {
+        try Validation.environment(environment)
+        let parsed: DotEnv.ParsedFile = switch options.format {
+        case .dotenv: try DotEnv.parse(bytes, expanding: options.expansion)
+        case .json: try FlatMapFile.parseJSON(bytes)
+        case .yaml: try FlatMapFile.parseYAML(bytes)
         }
-        // Checked here too, where the key and line are known: the write's own check names neither.
+        let assignments = parsed.assignments
+        guard !assignments.isEmpty else {
+            return ImportResult(environment: environment, created: [], updated: [], unchanged: [], commit: nil, sealed: false,
+                                warnings: parsed.warnings)
+        }
         for assignment in assignments {
-            do { try Validation.value(assignment.value) } catch var error as AgentError {
+            do { try Validation.value(assignment.value, allowsEmpty: options.allowsEmpty) } catch var error as AgentError {
                 let msg = error.details.first?.msg ?? error.message
                 error.message = "line \(assignment.line) (\(assignment.key)): \(msg)"
                 error.details = [.init(loc: ["file", "line \(assignment.line)", assignment.key], msg: msg,
                                        type: error.details.first?.type ?? "invalid_value")]
+                if error.details[0].type == "empty_value" {
+                    error.hint = "give \(assignment.key) a value, remove the line, or pass --allow-empty to store empty values"
+                }
                 throw error
             }
         }
         var created: [String] = [], updated: [String] = [], unchanged: [String] = []
         let requests = assignments.map {
-            WriteRequest(name: $0.key, envVar: $0.key, value: $0.value, allowsExecutionEnvVar: allowingExecutionEnvVars)
+            WriteRequest(name: $0.key, envVar: $0.key, value: $0.value, allowsExecutionEnvVar: options.allowsExecutionEnvVars,
+                         allowsEmpty: options.allowsEmpty)
         }
         var existedBefore: Set<String> = []
         var commit: ObjectID?
@@ -80,7 +121,7 @@ extension Operations {
             else { created.append(result.line.name) }
         }
         return ImportResult(environment: environment, created: created, updated: updated, unchanged: unchanged,
-                            commit: commit?.hex, sealed: sealed)
+                            commit: commit?.hex, sealed: sealed, warnings: parsed.warnings)
     }
 
     /// Writes `requests` into `environment` as one commit.
@@ -102,7 +143,7 @@ extension Operations {
         for request in requests {
             try Validation.name(request.name)
             if let envVar = request.envVar { try Validation.envVar(envVar) }
-            try Validation.value(request.value)
+            try Validation.value(request.value, allowsEmpty: request.allowsEmpty)
         }
         var results: [(line: SecretLine, changed: Bool)] = []
         let commit = try store.apply { snapshot in
@@ -218,6 +259,23 @@ extension Operations {
         return nil
     }
 
+    /// The `.gitignore` lines `init` adds: rendered `.env` files stay out of git, the usual
+    /// committed templates stay tracked.
+    public static let ignoredDotEnvLines = [".env", ".env.*", "!.env.example", "!.env.sample", "!.env.template", "!.env.dist"]
+
+    /// `existing` with each line of `ignoredDotEnvLines` it lacks appended (under a comment).
+    static func ignoringDotEnvFiles(_ existing: [UInt8]) -> [UInt8] {
+        let present = Set(String(decoding: existing, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == "\r" })
+            .map { $0.trimmingWhitespace() })
+        let missing = ignoredDotEnvLines.filter { !present.contains($0) }
+        guard !missing.isEmpty else { return existing }
+        var out = existing
+        if let last = out.last, last != UInt8(ascii: "\n") { out.append(UInt8(ascii: "\n")) }
+        out += "# EnvAgent: rendered .env files are never committed (templates stay tracked)\n".utf8
+        for line in missing { out += "\(line)\n".utf8 }
+        return out
+    }
+
     /// Deletes a secret (members only).
     public func delete(name: String, environment: String) throws {
         try Validation.environment(environment)
@@ -261,8 +319,13 @@ extension Operations {
                 if let last = attributes.last, last != UInt8(ascii: "\n") { attributes.append(UInt8(ascii: "\n")) }
                 attributes += Array(gitAttributes.utf8)
             }
+            // The work tree's copy when there is one (a regular file, never a symlink's target):
+            // a .gitignore not committed yet is kept, not overwritten.
+            let ignoreBase = try repository.workdir.flatMap { FileIO.readRegularFile($0 + ".gitignore", upTo: 1 << 20) }
+                ?? snapshot.file(".gitignore")
             return StoreChange(files: [
                 ".gitattributes": attributes,
+                ".gitignore": Self.ignoringDotEnvFiles(ignoreBase ?? []),
                 StoreFormat.headerPath: header.serialized(),
                 StoreFormat.recipientsPath(environment): try key.recipientsFile(for: [(identity.publicKey, label)]).serialized(),
                 StoreFormat.secretsPath(environment): [],

@@ -76,4 +76,6 @@ public struct ImportResult: Codable, Sendable {
     public var commit: String?
     /// True when written write-only (sealed to the environment's public key by a non-member).
     public var sealed: Bool
+    /// What the reader noticed and let pass (a key set twice); never a value.
+    public var warnings: [String] = []
 }

@@ -49,11 +49,12 @@ struct SecretRoutes {
         let environment = try context.parameters.require("env")
         try context.authorize(.write, environment: environment)
         let fields = try await JSONBody.read(request).fields(required: ["name", "value"], optional: ["env_var"],
-                                                             booleans: ["allow_exec_env_var"])
+                                                             booleans: ["allow_exec_env_var", "allow_empty"])
         let name = fields.strings["name"]!
         let written = try await access.writer.write(
             .init(name: name, envVar: fields.strings["env_var"], value: SecretBytes(Array(fields.strings["value"]!.utf8)),
-                  allowsExecutionEnvVar: fields.booleans["allow_exec_env_var"] ?? false),
+                  allowsExecutionEnvVar: fields.booleans["allow_exec_env_var"] ?? false,
+                  allowsEmpty: fields.booleans["allow_empty"] ?? false),
             mode: .create, environment: environment
         ).value(Self.inBody)
         return try Responses.json(written.metadata, status: .created,
@@ -72,9 +73,10 @@ struct SecretRoutes {
     @Sendable func update(_ request: Request, context: APIRequestContext) async throws -> Response {
         let (environment, name) = try (context.parameters.require("env"), context.parameters.require("name"))
         try context.authorize(.write, environment: environment)
-        let fields = try await JSONBody.read(request).fields(required: ["value"])
+        let fields = try await JSONBody.read(request).fields(required: ["value"], booleans: ["allow_empty"])
         let written = try await access.writer.write(
-            .init(name: name, value: SecretBytes(Array(fields.strings["value"]!.utf8))),
+            .init(name: name, value: SecretBytes(Array(fields.strings["value"]!.utf8)),
+                  allowsEmpty: fields.booleans["allow_empty"] ?? false),
             mode: .update, environment: environment
         ).value(Self.inPath)
         return try Responses.json(written.metadata)

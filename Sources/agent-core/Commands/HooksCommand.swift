@@ -17,7 +17,8 @@ struct HooksCommand: ParsableCommand {
             discussion: """
                 Honours core.hooksPath. A hook that is already there is kept as NAME.envagent-chained and \
                 run first (its failure stops the commit); `agent hooks uninstall` puts it back. All or \
-                nothing: a conflict changes no hook. Also registers the key-level merge driver in the                 repository config (as `agent setup-merge` does).
+                nothing: a conflict changes no hook. Also registers the key-level merge driver in the \
+                repository config (as `agent setup-merge` does).
                 """)
         @OptionGroup var global: GlobalOptions
         @Flag(help: "Replace an EnvAgent hook that was edited by hand.") var force = false

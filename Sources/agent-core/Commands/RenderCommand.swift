@@ -8,6 +8,9 @@ struct RenderCommand: AgentCommand {
         commandName: "render",
         abstract: "Print the decrypted .env for the named secrets (all when none are named).",
         discussion: """
+            An environment with a base (`agent base`) renders the base's secrets under its own. \
+            Formats: env, sh, json, yaml (a flat map), k8s (a Secret manifest, named by --name), \
+            docker (--env-file lines; a value with a newline or CR is refused). \
             With -o the file is written atomically with mode 0600. With --targets, every target of \
             .envagent/targets is written (atomically, with its mode) unless it already holds exactly \
             that content; a target your identity cannot read is skipped, and so is one that needs this \
@@ -16,7 +19,9 @@ struct RenderCommand: AgentCommand {
             """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Secret names.") var names: [String] = []
-    @Option(help: "env, sh or json.") var format: RenderFormat = .env
+    @Option(help: "env, sh, json, yaml, k8s or docker.") var format: RenderFormat = .env
+    @Option(help: ArgumentHelp("The k8s Secret's metadata.name (default: the environment).", valueName: "name"))
+    var name: String?
     @Option(name: [.short, .long], help: ArgumentHelp("Write to this file instead of stdout.", valueName: "file"))
     var output: String?
     @Flag(help: "Render every target of .envagent/targets once.") var targets = false
@@ -25,12 +30,15 @@ struct RenderCommand: AgentCommand {
         if targets && (!names.isEmpty || output != nil) {
             throw ValidationError("--targets renders what .envagent/targets says; name no secrets and no -o with it")
         }
+        if name != nil && format != .k8s {
+            throw ValidationError("--name names the Secret of --format k8s")
+        }
     }
 
     func execute() throws {
         if targets { return try renderTargets() }
         let rendered = try global.operations().render(names: names, environment: global.environment,
-                                                      format: global.json ? .json : format)
+                                                      format: global.json ? .json : format, manifestName: name)
         if let output {
             try rendered.withUnsafeBytes { try FileIO.writeAtomically(output, bytes: $0, mode: 0o600) }
         } else {

@@ -13,7 +13,8 @@ extension WriteCommand {
         let operations = try global.operations()
         try Validation.name(name)
         let request = Operations.WriteRequest(name: name, envVar: valueOptions.envVar, value: try valueOptions.read(for: name),
-                                              allowsExecutionEnvVar: valueOptions.allowsExecutionEnvVar)
+                                              allowsExecutionEnvVar: valueOptions.allowsExecutionEnvVar,
+                                              allowsEmpty: valueOptions.allowsEmpty)
         let result: WriteResult
         switch Self.mode {
         case .create: result = try operations.create(request, environment: global.environment)
@@ -74,25 +75,48 @@ struct DeleteCommand: AgentCommand {
     }
 }
 
+extension FlatMapFile.Format: ExpressibleByArgument {}
+
 struct ImportCommand: AgentCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Create or update every KEY=value of a .env file, in one commit.",
-        discussion: "A malformed line fails with its line number and nothing is written. Use - for stdin.")
+        abstract: "Create or update every KEY=value of a .env (or JSON/YAML) file, in one commit.",
+        discussion: """
+            A malformed line fails with its line number and nothing is written. Use - for stdin. \
+            The .env dialect is the one the dotenv peers agree on (README "Import dialect"): a BOM \
+            is dropped, LF/CRLF/CR all end lines, a key set twice keeps its last value (with a \
+            warning), a file without assignments imports nothing. Values are literal unless \
+            --expand is given.
+            """)
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "The .env file.") var file: String
+    @Argument(help: "The file (.env, .json, .yaml/.yml), or - for stdin.") var file: String
+    @Option(help: ArgumentHelp("dotenv, json or yaml (default: by the file's extension, else dotenv).", valueName: "format"))
+    var format: FlatMapFile.Format?
+    @Flag(help: "Expand $VAR, ${VAR}, ${VAR:-default} in unquoted and double-quoted values (earlier keys, then the environment).")
+    var expand = false
+    @Flag(name: .customLong("allow-empty"), help: "Import empty values (refused otherwise: usually an unset variable).")
+    var allowsEmpty = false
     @Flag(name: .customLong("allow-exec-env-var"),
           help: "Allow keys that change what a process runs or loads (PATH, LD_*, NODE_OPTIONS, …); members only.")
     var allowsExecutionEnvVars = false
 
+    func validate() throws {
+        if expand && (format ?? FlatMapFile.format(ofPath: file)) != .dotenv {
+            throw ValidationError("--expand applies to .env files only")
+        }
+    }
+
     func execute() throws {
         var bytes = try file == "-" ? FileIO.readAll(fd: 0) : FileIO.read(file)
         defer { Crypto.wipe(&bytes) }
-        let result = try global.operations().importDotEnv(bytes, environment: global.environment,
-                                                          allowingExecutionEnvVars: allowsExecutionEnvVars)
+        let lookup: @Sendable (String) -> String? = { FileIO.environment($0) }
+        let options = Operations.ImportOptions(format: format ?? FlatMapFile.format(ofPath: file), expansion: expand ? lookup : nil,
+                                               allowsExecutionEnvVars: allowsExecutionEnvVars, allowsEmpty: allowsEmpty)
+        let result = try global.operations().importFile(bytes, environment: global.environment, options: options)
         if global.json {
             try Console.json(result)
         } else {
+            for warning in result.warnings { Console.err("warning: \(warning)") }
             Console.out("imported into \(result.environment): \(result.created.count) created, \(result.updated.count) updated, \(result.unchanged.count) unchanged")
             if result.sealed { Console.err(Self.writeOnlyNote(result.environment)) }
         }
