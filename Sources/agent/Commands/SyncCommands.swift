@@ -36,6 +36,9 @@ struct SyncCommand: AgentCommand {
         let retries = result.attempts > 1 ? " after \(result.attempts) attempts" : ""
         Console.out("\(result.action): \(result.remote)/\(result.branch)\(result.commit.map { " at \($0.prefix(10))" } ?? "")\(retries)")
         if !result.changed.isEmpty { Console.out("changed here: \(result.changed.joined(separator: ", "))") }
+        if !result.reencrypted.isEmpty {
+            Console.out("re-encrypted here (values unchanged): \(result.reencrypted.count == 1 ? result.reencrypted[0] : "\(result.reencrypted.count) secrets")")
+        }
     }
 }
 
