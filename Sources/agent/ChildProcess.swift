@@ -9,6 +9,8 @@ import Glibc
 /// signal mask and default dispositions.
 struct ChildProcess {
     let pid: pid_t
+    /// Whether the child leads a process group of its own (signals then go to the whole group).
+    let ownGroup: Bool
 
     /// The signals the agent takes over while a child runs.
     static let handled: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD]
@@ -23,9 +25,12 @@ struct ChildProcess {
     }
 
     /// Starts `argv` (looked up in PATH), with standard output / error redirected to the given
-    /// descriptors when set; `closing` are descriptors the child must not keep. Fails with the
-    /// `errno` of the start (ENOENT, EACCES …).
-    static func spawn(_ argv: [String], stdout: Int32? = nil, stderr: Int32? = nil, closing: [Int32] = []) -> Result<ChildProcess, Errno> {
+    /// descriptors when set; `closing` are descriptors the child must not keep. With
+    /// `ownGroup` it leads a new process group (never do that for a child that reads the
+    /// terminal: it would not be in the terminal's foreground group). Fails with the `errno` of
+    /// the start (ENOENT, EACCES …).
+    static func spawn(_ argv: [String], stdout: Int32? = nil, stderr: Int32? = nil, closing: [Int32] = [],
+                      ownGroup: Bool = false) -> Result<ChildProcess, Errno> {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -35,7 +40,8 @@ struct ChildProcess {
         for signal in handled + [SIGPIPE, SIGALRM] { sigaddset(&defaults, signal) }
         posix_spawnattr_setsigmask(&attributes, &empty)
         posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | (ownGroup ? POSIX_SPAWN_SETPGROUP : 0)))
+        if ownGroup { posix_spawnattr_setpgroup(&attributes, 0) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -46,7 +52,7 @@ struct ChildProcess {
         defer { cArgs.forEach { free($0) } }
         var pid = pid_t()
         let rc = posix_spawnp(&pid, argv[0], &actions, &attributes, cArgs, environ)
-        return rc == 0 ? .success(ChildProcess(pid: pid)) : .failure(Errno(rawValue: rc))
+        return rc == 0 ? .success(ChildProcess(pid: pid, ownGroup: ownGroup)) : .failure(Errno(rawValue: rc))
     }
 
     struct Errno: Error { let rawValue: Int32 }
@@ -70,7 +76,12 @@ struct ChildProcess {
 
     /// Sends `signal` on to the child unless the terminal sent it to both already.
     func forward(_ signal: Int32, fromTerminal: Bool) {
-        if signal != SIGCHLD && !fromTerminal { kill(pid, signal) }
+        if signal != SIGCHLD && !fromTerminal { send(signal) }
+    }
+
+    /// Sends `signal` to the child (its whole group when it leads one).
+    func send(_ signal: Int32) {
+        kill(ownGroup ? -pid : pid, signal)
     }
 
     /// Waits for the child's end, calling `onSignal` for every other handled signal meanwhile.

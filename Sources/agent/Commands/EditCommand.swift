@@ -82,7 +82,9 @@ struct EditCommand: AgentCommand {
             pthread_sigmask(SIG_UNBLOCK, &set, nil)
         }
         let child: ChildProcess
-        switch ChildProcess.spawn(["/bin/sh", "-c", editor + " \"$@\"", editor, file]) {
+        // Without a terminal the editor (a script) gets a process group of its own, so a signal
+        // ends it with everything it started; on a terminal it must stay in the foreground group.
+        switch ChildProcess.spawn(["/bin/sh", "-c", "exec " + editor + " \"$@\"", editor, file], ownGroup: isatty(0) == 0) {
         case .success(let started): child = started
         case .failure: return 127 << 8
         }
@@ -90,7 +92,7 @@ struct EditCommand: AgentCommand {
         let status = child.wait(signals) { signal, fromTerminal in
             guard signal == SIGTERM || signal == SIGHUP || !fromTerminal else { return }
             abort = abort ?? signal
-            kill(child.pid, signal)
+            child.send(signal)
         }
         if let abort {
             folder.wipe()
