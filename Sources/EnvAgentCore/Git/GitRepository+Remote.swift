@@ -262,9 +262,10 @@ extension GitRepository {
         let port = KnownHosts.port(of: url)
         let known = KnownHosts.knownTypes(file: file, host: host, port: port)
         let pattern = KnownHosts.pattern(host: host, port: port)
-        if !known.isEmpty && known.allSatisfy({ $0 == "ssh-rsa" || $0 == "ssh-dss" }) {
-            return AgentError(.badGateway, "\(prefix): \(file) knows \(host) only by its \(known.joined(separator: ", ")) key, so only that host key type is asked for, and libssh2 verifies RSA host keys only with SHA-1 signatures (ssh-rsa), which current OpenSSH servers refuse",
-                              hint: "add the server's ed25519 key: compare `ssh-keyscan -p \(port) -t ed25519 \(host) | ssh-keygen -lf -` with the server's fingerprint, then append that ssh-keyscan line to \(file) (or remove the RSA line with `ssh-keygen -R '\(pattern)'` and run `agent sync --accept-new-host-key`)")
+        if known.contains("ssh-rsa") || known.contains("ssh-dss") {
+            let only = known.allSatisfy { $0 == "ssh-rsa" || $0 == "ssh-dss" } ? "only " : ""
+            return AgentError(.badGateway, "\(prefix): \(file) knows \(host) \(only)by its \(known.joined(separator: ", ")) key, so libgit2 asks the server for an RSA host key, and libssh2 cannot verify one from a current OpenSSH server (it knows only SHA-1 ssh-rsa signatures)",
+                              hint: "replace the RSA line with the server's ed25519 key: `ssh-keygen -R '\(pattern)' -f \(file)`, check `ssh-keyscan -p \(port) -t ed25519 \(host) | ssh-keygen -lf -` against the server's fingerprint, then append `ssh-keyscan -p \(port) -t ed25519 \(host)` to \(file) (or run agent sync --accept-new-host-key); a server with only an RSA host key needs an ed25519 one (`ssh-keygen -A` there)")
         }
         return AgentError(.badGateway, prefix,
                           hint: "the server offers no key exchange or host key algorithm libssh2 supports (curve25519, ecdh-sha2, diffie-hellman group14/16/18; ed25519, ecdsa or rsa host keys): check its KexAlgorithms and HostKeyAlgorithms")

@@ -64,7 +64,12 @@ enum KnownHosts {
     /// Checks the raw host key `key` of type `type` for `host`:`port`.
     static func check(file: String, host: String, port: Int, key: [UInt8], type: git_cert_ssh_raw_type_t) -> Verdict {
         guard let keyType = keyType(type) else { return .unknown(knownTypes: knownTypes(file: file, host: host, port: port)) }
-        let (verdict, known) = libssh2Check(file: file, host: host, port: port, key: key, type: keyType.number)
+        return check(file: file, host: host, port: port, key: key, typeNumber: keyType.number)
+    }
+
+    /// The same with libssh2's key type number (`keyTypes`).
+    static func check(file: String, host: String, port: Int, key: [UInt8], typeNumber: Int32) -> Verdict {
+        let (verdict, known) = libssh2Check(file: file, host: host, port: port, key: key, type: typeNumber)
         switch verdict {
         case 0: return .match
         case 1: return .mismatch
