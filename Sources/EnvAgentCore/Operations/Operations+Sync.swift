@@ -217,20 +217,33 @@ extension Operations {
     }
 
     /// `ENV/NAME` of every secrets line that differs between two snapshots: re-encrypted when
-    /// only the VALUE field changed (a value written anew gets a new update time), else changed.
+    /// only the VALUE field changed (same env var, creation and update time) and, where this
+    /// identity can open both versions, the value is the same; else changed. (Update times
+    /// have one-second resolution: the values decide when they can be read.)
     private func changedNames(from old: StoreSnapshot, to new: StoreSnapshot) throws -> (changed: Set<String>, reencrypted: Set<String>) {
         var changed = Set<String>(), reencrypted = Set<String>()
         for environment in Set(try old.environments() + new.environments()) {
             let before = try old.uncheckedSecrets(environment), after = try new.uncheckedSecrets(environment)
             let all = Set(before.lines.map(\.name) + after.lines.map(\.name))
+            var keys: (old: EnvironmentKey?, new: EnvironmentKey?)?
             for name in all {
                 let a = before.line(named: name), b = after.line(named: name)
                 guard a != b else { continue }
+                var sameValue = false
                 if let a, let b, a.isWellFormed, b.isWellFormed, a.envVar == b.envVar, a.createdAt == b.createdAt, a.updatedAt == b.updatedAt {
-                    reencrypted.insert("\(environment)/\(name)")
-                } else {
-                    changed.insert("\(environment)/\(name)")
+                    func key(_ snapshot: StoreSnapshot) -> EnvironmentKey? {
+                        (try? trustedRecipients(environment, in: snapshot, pinning: false))
+                            .flatMap { try? environmentKey(environment, in: snapshot, file: $0) }
+                    }
+                    let (oldKey, newKey) = keys ?? (key(old), key(new))
+                    keys = (oldKey, newKey)
+                    if let oldKey, let newKey, let x = try? oldKey.open(a), let y = try? newKey.open(b) {
+                        sameValue = Crypto.equal(x.bytes, y.bytes)
+                    } else {
+                        sameValue = true // unreadable here: the line's metadata is all there is
+                    }
                 }
+                if sameValue { reencrypted.insert("\(environment)/\(name)") } else { changed.insert("\(environment)/\(name)") }
             }
         }
         return (changed, reencrypted)
