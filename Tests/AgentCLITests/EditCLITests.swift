@@ -135,6 +135,34 @@ import Glibc
         #expect(try box.agent("list", "--json").stdout.contains("DB_URL"))
     }
 
+    /// On a terminal (util-linux `script` gives agent one) a malformed result offers to reopen
+    /// the editor on the same text: yes fixes and commits, no aborts.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs util-linux script"),
+          arguments: [true, false])
+    func malformedResultOnATerminalOffersToReopen(_ answer: Bool) throws {
+        let box = try seeded()
+        let before = try commits(box)
+        let env = try editor(box, """
+            if [ ! -e \(box.root)/opened ]; then
+                touch \(box.root)/opened; echo 'this line is not an assignment' >> "$1"
+            else
+                sed -i -e '/^this line/d' -e 's/sk-edit-value-000001/sk-edit-value-000005/' "$1"
+            fi
+            """)
+        let run = try box.exec("/usr/bin/script", ["-qec", "'\(agentBinary)' edit", "/dev/null"], stdin: answer ? "y\n" : "n\n",
+                               env: env, cwd: box.repo)
+        #expect(run.stdout.contains("line ") && run.stdout.contains("expected KEY=value") && run.stdout.contains("Reopen the editor to fix it?"), "\(run.stdout)")
+        if answer {
+            #expect(run.status == 0 && run.stdout.contains("edited dev: 1 updated (API_KEY)"), "\(run.stdout)")
+            #expect(try commits(box) == before + 1)
+            #expect(try box.agent("get", "API_KEY", "--reveal").stdout.hasPrefix("sk-edit-value-000005"))
+        } else {
+            #expect(run.status == 2 && run.stdout.contains("nothing was written"), "\(run.stdout)")
+            #expect(try commits(box) == before)
+        }
+        #expect(!FileManager.default.fileExists(atPath: try editorLog(box).folder))
+    }
+
     @Test func signalWipesTheFileAndEndsLikeTheSignal() throws {
         let box = try seeded()
         let before = try commits(box)

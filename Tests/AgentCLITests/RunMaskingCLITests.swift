@@ -36,6 +36,39 @@ import Testing
         }
     }
 
+    /// On a terminal (util-linux `script`) agent execs the command unmasked, unless --mask.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs util-linux script"))
+    func aTerminalIsNotMaskedUnlessAsked() throws {
+        let box = try seeded()
+        let command = "'\(agentBinary)' run -- sh -c 'printf \"%s\\n\" \"$TOKEN\"; exec ls -l /proc/self/fd/1'"
+        let plain = try box.exec("/usr/bin/script", ["-qec", command, "/dev/null"], stdin: nil, env: [:], cwd: box.repo)
+        #expect(plain.status == 0 && plain.stdout.contains(Self.token) && plain.stdout.contains("/dev/pts/"), "\(plain.stdout)")
+        let masked = try box.exec("/usr/bin/script", ["-qec", "'\(agentBinary)' run --mask -- sh -c 'printf \"%s\\n\" \"$TOKEN\"'", "/dev/null"],
+                                  stdin: nil, env: [:], cwd: box.repo)
+        #expect(masked.status == 0 && masked.stdout.contains(Masking.mask(Self.token)) && !masked.stdout.contains(Self.token), "\(masked.stdout)")
+    }
+
+    @Test func signalsSentToAgentReachTheCommand() throws {
+        let box = try seeded()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: agentBinary)
+        process.arguments = ["run", "--", "sh", "-c", "trap 'printf \"term %s\\n\" \"$TOKEN\"; exit 9' TERM; echo ready; while :; do sleep 0.1; done"]
+        process.currentDirectoryURL = URL(fileURLWithPath: box.repo)
+        process.environment = box.environment.merging(ProcessInfo.processInfo.environment.filter { $0.key == "PATH" }) { $1 }
+            .filter { !$0.value.isEmpty }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let ready = output.fileHandleForReading.availableData
+        #expect(String(decoding: ready, as: UTF8.self) == "ready\n")
+        kill(process.processIdentifier, SIGTERM)
+        let rest = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 9)
+        #expect(String(decoding: rest, as: UTF8.self) == "term \(Masking.mask(Self.token))\n")
+    }
+
     @Test func noMaskExecsAndSignalsArePassedThrough() throws {
         let box = try seeded()
         let plain = try box.agent("run", "--no-mask", "--", "sh", "-c", "printf '%s\\n' \"$TOKEN\"")
