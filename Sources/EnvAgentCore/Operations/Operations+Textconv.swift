@@ -36,7 +36,13 @@ extension Operations {
     /// store). Values open with every key this identity ever held for an environment (its
     /// recipients files along HEAD's history), so a rotation shows as re-encryption only.
     public func textconv(_ bytes: [UInt8]) -> [UInt8] {
-        Self.textconv(bytes, keys: SecretsFile.lines(in: bytes).isEmpty ? [] : historicalKeys())
+        let lines = SecretsFile.lines(in: bytes)
+        guard !lines.isEmpty else { return [] }
+        // HEAD's keys open every version written since the last rotation; the walk through
+        // history (a tree lookup per commit) is only for older versions.
+        let current = historicalKeys(commits: 1)
+        let opensAll = lines.allSatisfy { line in !line.isWellFormed || current.contains { (try? $0.open(line)) != nil } }
+        return Self.textconv(bytes, keys: opensAll ? current : historicalKeys())
     }
 
     /// The same text with only `keys` (none: names and `encrypted`, for a reader outside a store).
@@ -67,14 +73,16 @@ extension Operations {
     }
 
     /// Every environment key this identity can unwrap from any version of any recipients file
-    /// along HEAD's history (newest first); empty without an identity.
-    public func historicalKeys() -> [EnvironmentKey] {
+    /// along HEAD's history (the first `commits` of it; newest first); empty without an identity.
+    public func historicalKeys(commits limit: Int = .max) -> [EnvironmentKey] {
         guard let identity = try? identitySource.load(), let snapshot = try? store.snapshot(),
               let header = try? snapshot.header(), let head = snapshot.commit,
               let environments = try? snapshot.environments() else { return [] }
         var seen: Set<ObjectID> = []
         var keys: [EnvironmentKey] = []
+        var walked = 0
         try? store.repository.walk(from: head) { commit in
+            walked += 1
             let tree = try commit.tree()
             for environment in environments {
                 guard let id = try tree.entryID(at: StoreFormat.recipientsPath(environment)), seen.insert(id).inserted,
@@ -88,7 +96,7 @@ extension Operations {
                     }
                 }
             }
-            return true
+            return walked < limit
         }
         return keys
     }

@@ -12,7 +12,11 @@ struct TextconvCommand: ParsableCommand {
     @Argument(help: "The file git hands over (a temporary copy of a .envagent/ENV/secrets blob).") var file: String
 
     func run() throws {
-        var bytes = try FileIO.read(file)
+        var bytes: [UInt8]
+        do { bytes = try FileIO.read(file) } catch let error as AgentError {
+            Console.report(error, json: false)
+            throw ExitCode(error.kind.exitCode)
+        }
         defer { Crypto.wipe(&bytes) }
         let text: [UInt8]
         if let operations = try? GlobalOptions.operations(storePath: nil, identityFile: nil) {
