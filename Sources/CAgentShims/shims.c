@@ -214,3 +214,70 @@ int libssh2_agent_userauth(void *agent, const char *username, void *identity) {
     int (*real)(void *, const char *, void *) = (int (*)(void *, const char *, void *))libssh2_function("libssh2_agent_userauth");
     return real ? ended_by_deadline(real(agent, username, identity)) : SSH_ERROR_SOCKET_DISCONNECT;
 }
+
+// known_hosts through libssh2's own parser (plain and HashKnownHosts `|1|` entries, every key
+// type it knows), reached like the wrappers above: the libssh2 that libgit2 loaded.
+#define KNOWNHOST_TYPE_PLAIN 1
+#define KNOWNHOST_KEYENC_RAW (1 << 16)
+#define KNOWNHOST_KEY_SHIFT 18
+#define KNOWNHOST_FILE_OPENSSH 1
+#define KNOWNHOST_CHECK_FAILURE 3
+
+typedef struct {
+    int (*init)(int);
+    void *(*session_init_ex)(void *, void *, void *, void *);
+    int (*session_free)(void *);
+    void *(*knownhost_init)(void *);
+    int (*knownhost_readline)(void *, const char *, size_t, int);
+    int (*knownhost_checkp)(void *, const char *, int, const char *, size_t, int, void **);
+    void (*knownhost_free)(void *);
+} knownhost_api;
+
+static int knownhost_load_api(knownhost_api *api) {
+    void *library = dlopen("libssh2.so.1", RTLD_NOW | RTLD_NOLOAD);
+    if (!library) library = dlopen("libssh2.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!library) return -1;
+    api->init = (int (*)(int))dlsym(library, "libssh2_init");
+    api->session_init_ex = (void *(*)(void *, void *, void *, void *))dlsym(library, "libssh2_session_init_ex");
+    api->session_free = (int (*)(void *))dlsym(library, "libssh2_session_free");
+    api->knownhost_init = (void *(*)(void *))dlsym(library, "libssh2_knownhost_init");
+    api->knownhost_readline = (int (*)(void *, const char *, size_t, int))dlsym(library, "libssh2_knownhost_readline");
+    api->knownhost_checkp = (int (*)(void *, const char *, int, const char *, size_t, int, void **))
+        dlsym(library, "libssh2_knownhost_checkp");
+    api->knownhost_free = (void (*)(void *))dlsym(library, "libssh2_knownhost_free");
+    return api->init && api->session_init_ex && api->session_free && api->knownhost_init && api->knownhost_readline
+        && api->knownhost_checkp && api->knownhost_free ? 0 : -1;
+}
+
+int envagent_knownhost_check(const char *contents, size_t length, const char *host, int port,
+                             const char *key, size_t key_length, int key_type, int *known_types) {
+    *known_types = 0;
+    knownhost_api api;
+    if (knownhost_load_api(&api) != 0 || api.init(0) != 0) return KNOWNHOST_CHECK_FAILURE;
+    void *session = api.session_init_ex(NULL, NULL, NULL, NULL);
+    if (!session) return KNOWNHOST_CHECK_FAILURE;
+    void *hosts = api.knownhost_init(session);
+    if (!hosts) { api.session_free(session); return KNOWNHOST_CHECK_FAILURE; }
+    // Line by line: libssh2_knownhost_readfile stops at the first line it cannot parse (a key
+    // type it does not know, a @cert-authority marker), which would hide every later host.
+    size_t start = 0;
+    while (start < length) {
+        const char *newline = memchr(contents + start, '\n', length - start);
+        size_t end = newline ? (size_t)(newline - contents) : length;
+        if (end > start && contents[start] != '#') {
+            (void)api.knownhost_readline(hosts, contents + start, end - start + (newline ? 1 : 0), KNOWNHOST_FILE_OPENSSH);
+        }
+        start = end + 1;
+    }
+    int mask = KNOWNHOST_TYPE_PLAIN | KNOWNHOST_KEYENC_RAW;
+    int verdict = api.knownhost_checkp(hosts, host, port, key, key_length, mask | (key_type << KNOWNHOST_KEY_SHIFT), NULL);
+    // Which key types the host is known by: a different key of that type is a mismatch.
+    static const char other[] = "envagent-not-a-key";
+    for (int type = 1; type <= 7; type++) {
+        int rc = api.knownhost_checkp(hosts, host, port, other, sizeof other - 1, mask | (type << KNOWNHOST_KEY_SHIFT), NULL);
+        if (rc == 0 || rc == 1) *known_types |= 1 << type;
+    }
+    api.knownhost_free(hosts);
+    api.session_free(session);
+    return verdict;
+}

@@ -550,7 +550,7 @@ components:
     SyncResult:
       type: object
       description: What a sync did (names of changed secrets, never values).
-      required: [remote, branch, action, attempts, changed]
+      required: [remote, branch, action, attempts, changed, reencrypted]
       properties:
         remote:
           type: string
@@ -566,6 +566,12 @@ components:
           minimum: 1
         changed:
           type: array
+          description: ENV/NAME of secrets whose line changed here (re-encryptions apart).
+          items:
+            type: string
+        reencrypted:
+          type: array
+          description: ENV/NAME of secrets only re-encrypted (a rotation elsewhere); their values did not change.
           items:
             type: string
     ErrorEnvelope:

@@ -19,6 +19,7 @@ struct Agent: ParsableCommand {
             SyncCommand.self, WatchCommand.self, ResolveCommand.self, SetupMergeCommand.self, MergeDriverCommand.self,
             HooksCommand.self, HookCommand.self, AllowCommand.self, ScanCommand.self, GCCommand.self,
             ServeCommand.self, TokensCommand.self, StartCommand.self, StopCommand.self, StatusCommand.self,
+            EditCommand.self, TextconvCommand.self,
         ]
     )
 

@@ -110,12 +110,15 @@ import Testing
         let box = try Sandbox()
         #expect(try box.agent("init").status == 0)
         #expect(try box.agent("set", "TOKEN", stdin: "tok-123").status == 0)
-        let result = try box.agent("run", "--", "sh", "-c", "printf %s \"$TOKEN\"; exit 7")
+        // Output to a pipe is masked unless --no-mask (see RunMaskingCLITests).
+        let result = try box.agent("run", "--no-mask", "--", "sh", "-c", "printf %s \"$TOKEN\"; exit 7")
         #expect(result.status == 7)
         #expect(result.stdout == "tok-123")
-        let kept = try box.agent(["run", "--no-override", "TOKEN", "--", "sh", "-c", "printf %s \"$TOKEN\""], env: ["TOKEN": "inherited"])
+        let masked = try box.agent("run", "--", "sh", "-c", "printf %s \"$TOKEN\"; exit 7")
+        #expect(masked.status == 7 && masked.stdout == "••••")
+        let kept = try box.agent(["run", "--no-mask", "--no-override", "TOKEN", "--", "sh", "-c", "printf %s \"$TOKEN\""], env: ["TOKEN": "inherited"])
         #expect(kept.stdout == "inherited")
-        let overridden = try box.agent(["run", "TOKEN", "--", "sh", "-c", "printf %s \"$TOKEN\""], env: ["TOKEN": "inherited"])
+        let overridden = try box.agent(["run", "--no-mask", "TOKEN", "--", "sh", "-c", "printf %s \"$TOKEN\""], env: ["TOKEN": "inherited"])
         #expect(overridden.stdout == "tok-123")
         #expect(try box.agent("run", "--", "/nonexistent/cmd").status == 127)
     }

@@ -17,19 +17,29 @@ final class TestSSHServer: @unchecked Sendable {
     let folder: String
     let port: Int
     let hostPublicKey: String
+    /// Key type (`ed25519`, `ecdsa`, `rsa`) → the host's public key line (`TYPE BASE64 COMMENT`).
+    let hostPublicKeys: [String: String]
 
-    /// - Parameter authorizedKey: the public key line the server accepts.
-    init(folder: String, authorizedKey: String) throws {
+    /// - Parameters:
+    ///   - authorizedKey: the public key line the server accepts.
+    ///   - hostKeyTypes: the host keys it has, in the order it offers them (`ssh-keygen -t`).
+    init(folder: String, authorizedKey: String, hostKeyTypes: [String] = ["ed25519"]) throws {
         self.folder = folder
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        try #require(runProcess("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", folder + "/host_key"]).status == 0)
-        hostPublicKey = try String(contentsOfFile: folder + "/host_key.pub", encoding: .utf8)
+        var keys: [String: String] = [:]
+        for (index, type) in hostKeyTypes.enumerated() {
+            let file = folder + (index == 0 ? "/host_key" : "/host_key_\(type)")
+            try #require(runProcess("/usr/bin/ssh-keygen", ["-q", "-t", type, "-N", "", "-f", file]).status == 0)
+            keys[type] = try String(contentsOfFile: file + ".pub", encoding: .utf8)
+        }
+        hostPublicKeys = keys
+        hostPublicKey = keys[hostKeyTypes[0]]!
         try authorizedKey.write(toFile: folder + "/authorized_keys", atomically: true, encoding: .utf8)
         port = try Self.freePort()
         try """
             Port \(port)
             ListenAddress 127.0.0.1
-            HostKey \(folder)/host_key
+            \(hostKeyTypes.enumerated().map { "HostKey \(folder)" + ($0.offset == 0 ? "/host_key" : "/host_key_\($0.element)") }.joined(separator: "\n"))
             AuthorizedKeysFile \(folder)/authorized_keys
             PidFile \(folder)/sshd.pid
             PasswordAuthentication no

@@ -127,7 +127,7 @@ import Testing
         #expect(try head(box) == before)
         let explicit = try box.agent("set", "TOOLS", "--env-var", "PATH", "--allow-exec-env-var", stdin: "/opt/tools/bin:/usr/bin:/bin")
         #expect(explicit.status == 0, "\(explicit.stderr)")
-        let run = try box.agent("run", "TOOLS", "--", "/bin/sh", "-c", "printf %s \"$PATH\"")
+        let run = try box.agent("run", "--no-mask", "TOOLS", "--", "/bin/sh", "-c", "printf %s \"$PATH\"")
         #expect(run.status == 0 && run.stdout == "/opt/tools/bin:/usr/bin:/bin", "\(run.stderr)")
         #expect(try box.agent(["update", "TOOLS"], stdin: "/tmp", env: nobody(box)).status == 7)
     }
@@ -138,7 +138,7 @@ import Testing
         #expect(try box.agent("set", "API_KEY", stdin: "sk-proj-original-0000000000").status == 0)
         let created = try box.agent(["create", "INJECT", "--env-var", "SAFE_INJECT"], stdin: "/tmp/evil-preload.so", env: nobody(box))
         #expect(created.status == 0, "\(created.stderr)")
-        #expect(try box.agent("run", "--", "env").stdout.contains("SAFE_INJECT=/tmp/evil-preload.so"))
+        #expect(try box.agent("run", "--no-mask", "--", "env").stdout.contains("SAFE_INJECT=/tmp/evil-preload.so"))
         try setField(box, 1, of: "INJECT", to: "LD_PRELOAD")
         let run = try box.agent("run", "--", "env")
         #expect(run.status == 1 && !run.stdout.contains("evil-preload") && !run.stdout.contains("LD_PRELOAD"), "\(run.stdout)")

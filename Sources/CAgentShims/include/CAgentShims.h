@@ -1,6 +1,8 @@
 #ifndef ENVAGENT_SHIMS_H
 #define ENVAGENT_SHIMS_H
 
+#include <stddef.h>
+
 /// Sets libgit2's global options that `git_libgit2_opts` (variadic, not importable into Swift)
 /// controls. Returns 0 on success.
 int envagent_git_configure(void);
@@ -33,5 +35,14 @@ void envagent_deadline_disarm(void *deadline);
 
 /// 1 once the calling thread's armed deadline has fired, else 0.
 int envagent_deadline_fired(void);
+
+/// Checks `key` (the raw key blob) of `host` on `port` against the OpenSSH known_hosts text
+/// `contents` with libssh2's parser: plain and hashed (`|1|`) entries, every key type libssh2
+/// knows. `key_type` is libssh2's LIBSSH2_KNOWNHOST_KEY_* number (2 ssh-rsa, 3 ssh-dss, 4/5/6
+/// ecdsa 256/384/521, 7 ed25519). Returns 0 (match), 1 (the host has another key of this
+/// type), 2 (not found) or 3 (libssh2 unavailable); `*known_types` gets bit (1 << type) for
+/// every key type the host is known by.
+int envagent_knownhost_check(const char *contents, size_t length, const char *host, int port,
+                             const char *key, size_t key_length, int key_type, int *known_types);
 
 #endif

@@ -235,6 +235,7 @@ extension GitRepository {
         if let failure = context.failure { throw failure }
         let message = Libgit2.lastErrorMessage()
         let lower = message.lowercased()
+        if lower.contains("unable to exchange encryption keys") { throw Self.keyExchangeFailure(name, url: url, message: message, options: options) }
         let what: String
         if lower.contains("auth") || lower.contains("credential") || lower.contains("permission denied") || lower.contains("401") || lower.contains("403") {
             what = "refused authentication"
@@ -246,6 +247,28 @@ extension GitRepository {
         }
         throw AgentError(.badGateway, "the remote '\(name)' (\(Self.redacted(url))) \(what): \(message)",
                          hint: "nothing local was lost; `agent sync` retries")
+    }
+
+    /// libssh2 and the server agreed on no algorithm. The usual cause: known_hosts has the
+    /// host only with an RSA (or DSA) key, so libgit2 asks for that host key type only, and
+    /// libssh2 1.10 can verify RSA host keys only with SHA-1 (`ssh-rsa`), which OpenSSH ≥ 8.8
+    /// no longer offers.
+    static func keyExchangeFailure(_ name: String, url: String, message: String, options: TransferOptions) -> AgentError {
+        let file = options.knownHostsFile
+        let prefix = "the remote '\(name)' (\(redacted(url))) failed: \(message)"
+        guard let host = KnownHosts.host(of: url) else {
+            return AgentError(.badGateway, prefix, hint: "the server offers no key exchange or host key algorithm libssh2 supports")
+        }
+        let port = KnownHosts.port(of: url)
+        let known = KnownHosts.knownTypes(file: file, host: host, port: port)
+        let pattern = KnownHosts.pattern(host: host, port: port)
+        if known.contains("ssh-rsa") || known.contains("ssh-dss") {
+            let only = known.allSatisfy { $0 == "ssh-rsa" || $0 == "ssh-dss" } ? "only " : ""
+            return AgentError(.badGateway, "\(prefix): \(file) knows \(host) \(only)by its \(known.joined(separator: ", ")) key, so libgit2 asks the server for an RSA host key, and libssh2 cannot verify one from a current OpenSSH server (it knows only SHA-1 ssh-rsa signatures)",
+                              hint: "replace the RSA line with the server's ed25519 key: `ssh-keygen -R '\(pattern)' -f \(file)`, check `ssh-keyscan -p \(port) -t ed25519 \(host) | ssh-keygen -lf -` against the server's fingerprint, then append `ssh-keyscan -p \(port) -t ed25519 \(host)` to \(file) (or run agent sync --accept-new-host-key); a server with only an RSA host key needs an ed25519 one (`ssh-keygen -A` there)")
+        }
+        return AgentError(.badGateway, prefix,
+                          hint: "the server offers no key exchange or host key algorithm libssh2 supports (curve25519, ecdh-sha2, diffie-hellman group14/16/18; ed25519, ecdsa or rsa host keys): check its KexAlgorithms and HostKeyAlgorithms")
     }
 
     /// A URL without any password it may carry.
@@ -318,21 +341,28 @@ private func transferCertificateCheck(_ cert: UnsafeMutablePointer<git_cert>?, _
     }
     let key = Array(UnsafeRawBufferPointer(start: raw, count: hostkey.hostkey_len))
     let hostName = host.map { String(cString: $0) } ?? ""
-    switch KnownHosts.check(file: context.options.knownHostsFile, host: hostName, port: KnownHosts.port(of: context.url), key: key) {
+    let port = KnownHosts.port(of: context.url)
+    let file = context.options.knownHostsFile
+    switch KnownHosts.check(file: file, host: hostName, port: port, key: key, type: hostkey.raw_type) {
     case .match:
         return 0
     case .mismatch:
-        context.failure = AgentError(.badGateway, "the SSH host key of \(hostName) does not match \(context.options.knownHostsFile): possible man-in-the-middle; refusing to connect",
-                                     hint: "if the server's key really changed, remove its old line from known_hosts")
+        context.failure = AgentError(.badGateway, "the SSH host key of \(hostName) does not match \(file): possible man-in-the-middle; refusing to connect",
+                                     hint: "if the server's key really changed, remove its old line with `ssh-keygen -R '\(KnownHosts.pattern(host: hostName, port: port))'` and check the new fingerprint")
         return GIT_ECERTIFICATE.rawValue
-    case .unknown:
+    case .unknown(let knownTypes):
         if context.options.acceptNewHostKey,
-           (try? KnownHosts.append(file: context.options.knownHostsFile, host: hostName,
-                                   port: KnownHosts.port(of: context.url), key: key, type: hostkey.raw_type)) != nil {
+           (try? KnownHosts.append(file: file, host: hostName, port: port, key: key, type: hostkey.raw_type)) != nil {
             return 0
         }
-        context.failure = AgentError(.badGateway, "the SSH host \(hostName) is not in \(context.options.knownHostsFile)",
-                                     hint: "verify its fingerprint, then connect once with --accept-new-host-key (or ssh to it)")
+        let offered = KnownHosts.keyType(hostkey.raw_type)?.name ?? "unknown"
+        if knownTypes.isEmpty {
+            context.failure = AgentError(.badGateway, "the SSH host \(hostName) is not in \(file)",
+                                         hint: "verify its fingerprint, then connect once with --accept-new-host-key (or ssh to it)")
+        } else {
+            context.failure = AgentError(.badGateway, "\(file) knows \(hostName) only by its \(knownTypes.joined(separator: ", ")) key, and the server offered its \(offered) key",
+                                         hint: "check the \(offered) fingerprint (`ssh-keyscan -p \(port) -t \(offered) \(hostName) | ssh-keygen -lf -`), then run again with --accept-new-host-key to add it")
+        }
         return GIT_ECERTIFICATE.rawValue
     }
 }

@@ -3,15 +3,17 @@
 extension Operations {
     /// The `.gitattributes` lines `agent init` adds.
     public static let gitAttributes = """
-        \(StoreFormat.folder)/*/secrets merge=envagent
+        \(StoreFormat.folder)/*/secrets merge=envagent diff=envagent
         \(StoreFormat.folder)/*/recipients merge=envagent
 
         """
 
-    /// Registers the merge driver in the repository config; `executable` is this agent binary.
+    /// Registers the merge driver (and the diff driver, `setupDiffDriver`) in the repository
+    /// config; `executable` is this agent binary.
     public func setupMergeDriver(executable: String) throws {
         try store.repository.setConfig("merge.envagent.name", "EnvAgent key-level merge of the secrets store")
         try store.repository.setConfig("merge.envagent.driver", "'\(executable)' merge-driver %O %A %B %P")
+        try setupDiffDriver(executable: executable)
     }
 
     /// Merges one store file for git: base at `basePath`, ours at `oursPath` (the result is

@@ -13,8 +13,12 @@ extension Operations {
         public var commit: String?
         /// Fetch–merge–push cycles it took (more than 1 when a push was rejected).
         public var attempts: Int
-        /// Names (`ENV/NAME`) whose line changed locally by this sync (never values).
+        /// Names (`ENV/NAME`) whose line changed locally by this sync (never values), apart
+        /// from those only re-encrypted.
         public var changed: [String]
+        /// Names (`ENV/NAME`) whose value was only re-encrypted (a rotation or an adopt on the
+        /// other side): a new ciphertext, the same update time, env var and creation time.
+        public var reencrypted: [String]
     }
 
     public static let syncAttempts = 32
@@ -27,7 +31,7 @@ extension Operations {
         let branchRef = try currentBranch()
         // One deadline for the whole sync, retries included.
         let options = options.startingDeadline()
-        var pulled: Set<String> = []
+        var pulled: (changed: Set<String>, reencrypted: Set<String>) = ([], [])
         for attempt in 1...Self.syncAttempts {
             let landed = try repository.withRemoteLock(remote, until: options.deadline!) {
                 try syncCycle(remote: remote, branchRef: branchRef, options: options, pullOnly: pullOnly,
@@ -43,14 +47,14 @@ extension Operations {
 
     /// One fetch–merge–push cycle; nil when the push was rejected (retry).
     private func syncCycle(remote: String, branchRef: String, options: TransferOptions, pullOnly: Bool,
-                           attempt: Int, pulled: inout Set<String>) throws -> SyncResult? {
+                           attempt: Int, pulled: inout (changed: Set<String>, reencrypted: Set<String>)) throws -> SyncResult? {
         let repository = store.repository
         let branch = String(branchRef.dropFirst("refs/heads/".count))
         let tracking = "refs/remotes/\(remote)/\(branch)"
         try repository.fetch(remote: remote, refspecs: ["+\(branchRef):\(tracking)"], options: options)
         let theirs = try repository.referenceTarget(tracking)
         var action = "up-to-date"
-        var changed = pulled
+        var (changed, reencrypted) = pulled
         let local: ObjectID? = try store.withWriteLock {
             try store.packIfDue() // each fetch that brought objects added a pack
             let ours = try store.snapshot().commit
@@ -70,14 +74,17 @@ extension Operations {
                 moved = try merge(branchRef, ours: ours!, theirs: theirs, remote: remote, decisions: [:])
                 action = "merged"
             }
-            changed.formUnion(try changedNames(from: before, to: store.snapshot()))
+            let differences = try changedNames(from: before, to: store.snapshot())
+            changed.formUnion(differences.changed)
+            reencrypted.formUnion(differences.reencrypted)
+            reencrypted.subtract(changed) // a later cycle's value change wins
             repin()
             return moved
         }
-        pulled = changed
+        pulled = (changed, reencrypted)
         let result = { (action: String) in
             SyncResult(remote: remote, branch: branch, action: action, commit: local?.hex, attempts: attempt,
-                       changed: changed.sorted())
+                       changed: changed.sorted(), reencrypted: reencrypted.sorted())
         }
         guard !pullOnly, let local, local != theirs else { return result(action) }
         guard try repository.pushBranch(remote: remote, branchRef: branchRef, commit: local, expecting: theirs, options: options) else {
@@ -209,14 +216,36 @@ extension Operations {
                               : "for each: `agent resolve NAME --env ENV --ours` (or --theirs, or a new value on stdin), then `agent sync`")
     }
 
-    /// `ENV/NAME` of every secrets line that differs between two snapshots.
-    private func changedNames(from old: StoreSnapshot, to new: StoreSnapshot) throws -> Set<String> {
-        var names = Set<String>()
+    /// `ENV/NAME` of every secrets line that differs between two snapshots: re-encrypted when
+    /// only the VALUE field changed (same env var, creation and update time) and, where this
+    /// identity can open both versions, the value is the same; else changed. (Update times
+    /// have one-second resolution: the values decide when they can be read.)
+    private func changedNames(from old: StoreSnapshot, to new: StoreSnapshot) throws -> (changed: Set<String>, reencrypted: Set<String>) {
+        var changed = Set<String>(), reencrypted = Set<String>()
         for environment in Set(try old.environments() + new.environments()) {
             let before = try old.uncheckedSecrets(environment), after = try new.uncheckedSecrets(environment)
             let all = Set(before.lines.map(\.name) + after.lines.map(\.name))
-            for name in all where before.line(named: name) != after.line(named: name) { names.insert("\(environment)/\(name)") }
+            var keys: (old: EnvironmentKey?, new: EnvironmentKey?)?
+            for name in all {
+                let a = before.line(named: name), b = after.line(named: name)
+                guard a != b else { continue }
+                var sameValue = false
+                if let a, let b, a.isWellFormed, b.isWellFormed, a.envVar == b.envVar, a.createdAt == b.createdAt, a.updatedAt == b.updatedAt {
+                    func key(_ snapshot: StoreSnapshot) -> EnvironmentKey? {
+                        (try? trustedRecipients(environment, in: snapshot, pinning: false))
+                            .flatMap { try? environmentKey(environment, in: snapshot, file: $0) }
+                    }
+                    let (oldKey, newKey) = keys ?? (key(old), key(new))
+                    keys = (oldKey, newKey)
+                    if let oldKey, let newKey, let x = try? oldKey.open(a), let y = try? newKey.open(b) {
+                        sameValue = Crypto.equal(x.bytes, y.bytes)
+                    } else {
+                        sameValue = true // unreadable here: the line's metadata is all there is
+                    }
+                }
+                if sameValue { reencrypted.insert("\(environment)/\(name)") } else { changed.insert("\(environment)/\(name)") }
+            }
         }
-        return names
+        return (changed, reencrypted)
     }
 }

@@ -130,8 +130,10 @@ extension Operations {
     /// ciphertext, and the other secrets' lines stay as they are (write-only values too: only
     /// `adopt` makes them members' values). Anyone else (no identity, or not a recipient) writes
     /// write-only, sealing each value to the environment's public key. An environment that does
-    /// not exist yet is created with the writer as its first recipient.
+    /// not exist yet is created with the writer as its first recipient. `deletions` (members
+    /// only; names that must exist and are not among `requests`) are removed in the same commit.
     func write(_ requests: [WriteRequest], mode: WriteMode, environment: String,
+               deleting deletions: [String] = [],
                existing reportExisting: (Set<String>) -> Void = { _ in },
                writeOnly reportWriteOnly: (Bool) -> Void = { _ in },
                committed reportCommit: (ObjectID?) -> Void = { _ in },
@@ -140,6 +142,10 @@ extension Operations {
         guard Set(requests.map(\.name)).count == requests.count else {
             throw AgentError(.invalidRequest, "a secret name is given twice in one write")
         }
+        guard Set(deletions).isDisjoint(with: requests.map(\.name)) else {
+            throw AgentError(.invalidRequest, "a secret is both written and deleted in one write")
+        }
+        for name in deletions { try Validation.name(name) }
         for request in requests {
             try Validation.name(request.name)
             if let envVar = request.envVar { try Validation.envVar(envVar) }
@@ -161,7 +167,15 @@ extension Operations {
             } else {
                 access = try self.access(environment, in: snapshot, file: recipientsFile)
             }
-            let secrets = try snapshot.secrets(environment)
+            var secrets = try snapshot.secrets(environment)
+            if !deletions.isEmpty {
+                guard case .member = access else {
+                    throw AgentError(.forbidden, "only members of environment '\(environment)' can delete its secrets",
+                                     details: [.init(loc: ["name"], msg: "write-only access cannot delete", type: "forbidden")],
+                                     hint: "ask a member to delete them, or to add you with `agent recipients add`")
+                }
+                for name in deletions where secrets.remove(named: name) == nil { throw Self.noSecret(name, environment) }
+            }
             var ownerOfEnvVar: [String: String] = [:]
             ownerOfEnvVar.reserveCapacity(secrets.lines.count + requests.count)
             for line in secrets.lines { ownerOfEnvVar[line.envVar] = line.name }
@@ -219,7 +233,7 @@ extension Operations {
             reportExisting(existing)
             let writeOnly = access.isWriteOnly
             reportWriteOnly(writeOnly)
-            guard !toSeal.isEmpty || !files.isEmpty else {
+            guard !toSeal.isEmpty || !files.isEmpty || !deletions.isEmpty else {
                 results = olds.map { ($0!, false) }
                 return nil
             }
@@ -230,7 +244,7 @@ extension Operations {
                 results = requests.indices.map { index in lineOf[index].map { ($0, true) } ?? (olds[index]!, false) }
             }
             var summary: String
-            if let customMessage, !changedNames.isEmpty {
+            if let customMessage, !changedNames.isEmpty || !deletions.isEmpty {
                 summary = customMessage(changedNames)
             } else if requests.count == 1, !changedNames.isEmpty {
                 summary = "\(existing.isEmpty ? "create" : "update") \(requests[0].name) (\(environment))"
@@ -241,6 +255,11 @@ extension Operations {
                     + (changedNames.count <= 5 ? ": " + changedNames.joined(separator: ", ") : "")
             }
             if writeOnly { summary += " [write-only]" }
+            if toSeal.isEmpty { // only deletions (and unchanged values)
+                results = olds.map { ($0!, false) }
+                files[StoreFormat.secretsPath(environment)] = secrets.serialized()
+                return StoreChange(files: files, message: commitMessage(summary))
+            }
             return StoreChange(files: files, streamedFiles: [StoreFormat.secretsPath(environment): streamed],
                                message: commitMessage(summary))
         }

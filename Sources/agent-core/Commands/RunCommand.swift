@@ -8,9 +8,16 @@ struct RunCommand: AgentCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a command with the secrets in its environment.",
-        discussion: "agent run [NAME…] -- CMD ARGS…   The command replaces agent (exec), so its exit code is passed through; 127 when it cannot be found.")
+        discussion: """
+            agent run [NAME…] -- CMD ARGS…   Its exit code (or the signal that ended it) is passed through; 127 when it \
+            cannot be found. When standard output or error is not a terminal (CI logs, pipes), or with --mask, every \
+            value of 6 characters or more that the command prints there is masked as it streams; otherwise (and with \
+            --no-mask) the command replaces agent (exec).
+            """)
     @OptionGroup var global: GlobalOptions
     @Flag(name: .customLong("no-override"), help: "Keep inherited variables that are already set.") var noOverride = false
+    @Flag(name: .customLong("mask"), help: "Mask values in the command's output even on a terminal.") var mask = false
+    @Flag(name: .customLong("no-mask"), help: "Never mask the command's output (run it with exec).") var noMask = false
     @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("Secret names (all when none are named), then -- and the command.", valueName: "NAME… -- CMD ARGS…"))
     var words: [String] = []
 
@@ -21,6 +28,7 @@ struct RunCommand: AgentCommand {
     }
 
     func validate() throws {
+        guard !(mask && noMask) else { throw ValidationError("--mask and --no-mask exclude each other") }
         guard !split.command.isEmpty else { throw ValidationError("name the command to run after --, e.g. agent run -- npm start") }
     }
 
@@ -35,6 +43,10 @@ struct RunCommand: AgentCommand {
                 Crypto.wipe(&cString)
             }
         }
+        let masked = [Int32(1), 2].filter { fd in !noMask && (mask || isatty(fd) == 0) }
+        if !masked.isEmpty { try OutputMaskingRun.run(command, values: entries.map(\.value), masked: masked) }
+        // Unmasked, the command runs in the client when a resident agent serves this request:
+        // in the user's session and process group, as in-process.
         if ResidentRequest.execInClient(command, environment: ProcessEnvironment.entries()) { Glibc.exit(0) }
         var argv = command.map { strdup($0) } + [nil]
         execvp(command[0], &argv)

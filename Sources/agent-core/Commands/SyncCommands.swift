@@ -36,6 +36,9 @@ struct SyncCommand: AgentCommand {
         let retries = result.attempts > 1 ? " after \(result.attempts) attempts" : ""
         Console.out("\(result.action): \(result.remote)/\(result.branch)\(result.commit.map { " at \($0.prefix(10))" } ?? "")\(retries)")
         if !result.changed.isEmpty { Console.out("changed here: \(result.changed.joined(separator: ", "))") }
+        if !result.reencrypted.isEmpty {
+            Console.out("re-encrypted here (values unchanged): \(result.reencrypted.count == 1 ? result.reencrypted[0] : "\(result.reencrypted.count) secrets")")
+        }
     }
 }
 
@@ -91,7 +94,7 @@ struct MergeDriverCommand: AgentCommand {
 struct SetupMergeCommand: AgentCommand {
     static let configuration = CommandConfiguration(
         commandName: "setup-merge",
-        abstract: "Register the key-level merge driver in this clone's git config (for git pull/merge).")
+        abstract: "Register the key-level merge driver and the readable-diff driver in this clone's git config.")
     @OptionGroup var global: GlobalOptions
 
     func execute() throws {
@@ -99,5 +102,6 @@ struct SetupMergeCommand: AgentCommand {
         try global.operations().setupMergeDriver(executable: executable)
         if global.json { return try Console.json(["driver": executable]) }
         Console.out("merge.envagent.driver set to \(executable) (store files are routed to it by .gitattributes)")
+        Console.out("diff.envagent.textconv set to \(executable) textconv (git diff / git log -p show masked per-secret changes)")
     }
 }
