@@ -87,7 +87,19 @@ void agent_forward_signals(int socket) {
     action.sa_flags = SA_RESTART;
     sigemptyset(&action.sa_mask);
     int signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-    for (unsigned i = 0; i < sizeof signals / sizeof *signals; i++) sigaction(signals[i], &action, NULL);
+    sigset_t forwarded;
+    sigemptyset(&forwarded);
+    for (unsigned i = 0; i < sizeof signals / sizeof *signals; i++) {
+        sigaction(signals[i], &action, NULL);
+        sigaddset(&forwarded, signals[i]);
+    }
+    sigprocmask(SIG_UNBLOCK, &forwarded, NULL);
+}
+
+int agent_unblock_signals(void) {
+    sigset_t none;
+    sigemptyset(&none);
+    return sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 int agent_die_with_parent(void) {

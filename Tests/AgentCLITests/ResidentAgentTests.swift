@@ -173,12 +173,12 @@ import Testing
         try input.fileHandleForWriting.close()
         #expect(Self.waitForExit(client, seconds: 10))
         #expect(client.terminationStatus == 0, "\(String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
-        #expect(try box.agent("get", "FIRST").stdout == "one-1111")
-        #expect(try box.agent(["get", "SECOND"], cwd: other).stdout == "two-2222")
+        #expect(try box.agent("get", "FIRST", "--reveal").stdout == "one-1111")
+        #expect(try box.agent(["get", "SECOND", "--reveal"], cwd: other).stdout == "two-2222")
         // The git CLI moves the branch between two requests.
         #expect(try box.agent("update", "FIRST", stdin: "changed-3333").status == 0)
         #expect(try box.git("reset", "-q", "--hard", "HEAD~1").status == 0)
-        #expect(try box.agent("get", "FIRST").stdout == "one-1111")
+        #expect(try box.agent("get", "FIRST", "--reveal").stdout == "one-1111")
     }
 
     /// Only this user's processes are served: the agent checks the peer's uid (SO_PEERCRED), and
@@ -203,7 +203,10 @@ import Testing
             s.connect(\"\(box.root)/run/agent.sock\")
             s.sendall(bytes([0x50, 0, 0, 0, 0]))
             s.settimeout(5)
-            print(len(s.recv(100)))
+            try:
+                print(len(s.recv(100)))
+            except ConnectionResetError:
+                print(0)
             """
         let asOther = try runProcess("/usr/bin/setpriv", ["--reuid=\(user)", "--regid=\(user)", "--clear-groups",
                                                          "/usr/bin/python3", "-c", probe])

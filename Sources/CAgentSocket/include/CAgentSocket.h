@@ -26,6 +26,10 @@ int agent_exec(const char *file, char *const argv[], char *const envp[]);
 /// signal to `socket` (async-signal-safe) instead of dying, so the agent stops the request.
 void agent_forward_signals(int socket);
 
+/// Unblocks every signal: a process started by a program that blocked some (test runners,
+/// supervisors) must still stop on SIGTERM and be interruptible.
+int agent_unblock_signals(void);
+
 /// Agent side, in a request's process: SIGKILL when the agent dies, so a killed agent never
 /// leaves requests running that nobody waits for.
 int agent_die_with_parent(void);

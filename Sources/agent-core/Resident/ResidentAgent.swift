@@ -76,6 +76,7 @@ final class ResidentAgent {
     /// Serves until `agent stop`, SIGTERM/SIGINT/SIGHUP or the end of the lifetime; then stops
     /// taking requests, wipes the key, removes the socket, lets running requests finish and exits.
     func run() -> Never {
+        _ = agent_unblock_signals()
         let signals = Self.signalPipe()
         let deadline = configuration.lifetimeSeconds.map { started + $0 }
         while !(stopping && inFlight.isEmpty) {
@@ -199,6 +200,7 @@ final class ResidentAgent {
             close(other.exitPipe)
         }
         for signal in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD] { Glibc.signal(signal, SIG_DFL) }
+        _ = agent_unblock_signals()
         for (target, fd) in streams.enumerated() {
             dup2(fd, Int32(target))
         }
