@@ -36,3 +36,6 @@ run_tests() { # LOG SWIFT-TEST-ARGS…
 }
 run_tests /tmp/envagent-test-api.log --filter EnvAgentServerTests
 run_tests /tmp/envagent-test.log --skip EnvAgentServerTests
+# The CLI suites again, every command through a resident agent (one per sandbox), with the same
+# assertions: output, exit codes and behaviour must not depend on whether an agent runs.
+ENVAGENT_TEST_AGENT=1 run_tests /tmp/envagent-test-agent.log --filter AgentCLITests
