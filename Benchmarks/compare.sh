@@ -17,7 +17,9 @@ else
 fi
 echo "building the base ($base) and this checkout (release, static Swift runtime) ..." >&2
 (cd "$worktree" && swift build -c release --static-swift-stdlib --scratch-path "$root/.build-bench-base/build" --product agent >&2)
-(cd "$root" && swift build -c release --static-swift-stdlib --scratch-path "$root/.build-bench" --product agent >&2)
+for product in agent agent-core; do
+    (cd "$root" && swift build -c release --static-swift-stdlib --scratch-path "$root/.build-bench" --product "$product" >&2)
+done
 export BASE_BIN="$root/.build-bench-base/build/release/agent" AGENT_BIN="$root/.build-bench/release/agent"
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC')  $(nproc) cores  base $(git -C "$worktree" rev-parse --short HEAD)  new $(git -C "$root" rev-parse --short HEAD)$([[ -n "$(git -C "$root" status --porcelain -- Sources)" ]] && echo ' (+ uncommitted changes in Sources/)' || true)"
 exec python3 "$here/compare.py"

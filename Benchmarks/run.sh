@@ -18,7 +18,9 @@ if [[ "${BENCH_ONLY:-core,api}" == *api* ]] && ! command -v wrk >/dev/null 2>&1;
 fi
 if [[ -z "${AGENT_BIN:-}" ]]; then
     echo "building agent and agent-serve (release, static Swift runtime, scratch path .build-bench) ..." >&2
-    (cd "$root" && swift build -c release --static-swift-stdlib --scratch-path "$root/.build-bench" --product agent >&2)
+    for product in agent agent-core; do
+        (cd "$root" && swift build -c release --static-swift-stdlib --scratch-path "$root/.build-bench" --product "$product" >&2)
+    done
     if [[ "${BENCH_ONLY:-core,api}" == *api* ]]; then
         (cd "$root" && swift build -c release --static-swift-stdlib --scratch-path "$root/.build-bench" --product agent-serve >&2)
     fi

@@ -11,7 +11,7 @@ import Glibc
 /// the agent went away mid-request.
 public enum WireFrame: UInt8, Sendable {
     // client → agent
-    case run = 0x52          // "R": strings [cwd, umask, argc, argv…, envc, env…]; fds 0, 1, 2
+    case run = 0x52          // "R": strings [cwd, umask, argc, argv…, envc, env…]; fds 0, 1, 2 (, /dev/tty)
     case cancel = 0x43       // "C": Int32 signal the client received; the request is stopped with it
     case ping = 0x50         // "P": answered with .text "ok"
     case status = 0x53       // "S": answered with .text, `agent status`'s lines

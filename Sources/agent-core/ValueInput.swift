@@ -64,8 +64,7 @@ struct ValueOptions: ParsableArguments {
 
     /// Reads a line from the terminal with echo off.
     private static func prompt(_ text: String) throws -> SecretBytes {
-        let tty = open("/dev/tty", O_RDWR | O_CLOEXEC)
-        guard tty >= 0 else {
+        guard let tty = Terminal.open() else {
             throw AgentError(.invalidRequest, "no value: standard input is a terminal but /dev/tty cannot be opened",
                              hint: "pipe the value on stdin: printf %s \"$VALUE\" | agent …")
         }

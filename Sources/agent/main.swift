@@ -89,7 +89,13 @@ let mask = umask(0o022)
 umask(mask)
 let request = WireRequest(directory: directory, umask: Int32(mask), arguments: Array(arguments.dropFirst()),
                           environment: processEnvironment())
-guard connection.send(.run, request.encoded, fds: [0, 1, 2]) else {
+// The terminal, when there is one: prompts (a passphrase, "reopen the editor?") go there, as
+// in-process, although the request's process has no controlling terminal.
+let terminal = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)
+// A request ended by a signal while it prompted with echo off must not leave the terminal so.
+var terminalModes = termios()
+let terminalModesSaved = terminal >= 0 && tcgetattr(terminal, &terminalModes) == 0
+guard connection.send(.run, request.encoded, fds: terminal >= 0 ? [0, 1, 2, terminal] : [0, 1, 2]) else {
     connection.close()
     runInProcess(arguments) // the agent went away before it took the request: nothing ran
 }
@@ -101,6 +107,7 @@ case .exited:
     exit(reader.int() ?? 1)
 case .signalled:
     let signal = reader.int() ?? SIGTERM
+    if terminalModesSaved { tcsetattr(terminal, TCSANOW, &terminalModes) }
     Glibc.signal(signal, SIG_DFL)
     raise(signal)
     exit(128 + signal)

@@ -23,7 +23,7 @@ final class Sandbox: Sendable {
         environment = [
             "HOME": root, "XDG_CONFIG_HOME": root + "/config", "AGENT_ENV": "",
             "AGENT_IDENTITY": "", "AGENT_IDENTITY_FILE": "", "AGENT_NO_DAEMON": "",
-            "AGENT_SOCK": root + "/run/agent.sock", "XDG_RUNTIME_DIR": "",
+            "AGENT_SOCK": root + "/agent-run/agent.sock", "XDG_RUNTIME_DIR": "",
             "GIT_AUTHOR_NAME": "CLI Test", "GIT_AUTHOR_EMAIL": "cli@example.com",
             "GIT_COMMITTER_NAME": "CLI Test", "GIT_COMMITTER_EMAIL": "cli@example.com",
             "GIT_CONFIG_NOSYSTEM": "1",

@@ -83,9 +83,9 @@ import Testing
     @Test func stopWipesAndRemovesTheSocket() throws {
         let box = try Sandbox()
         let pid = try Self.start(box)
-        let socket = box.root + "/run/agent.sock"
+        let socket = box.root + "/agent-run/agent.sock"
         #expect(FileManager.default.fileExists(atPath: socket))
-        #expect(FileIO.mode(box.root + "/run") == 0o700)
+        #expect(FileIO.mode(box.root + "/agent-run") == 0o700)
         let stopped = try box.agent("stop")
         #expect(stopped.status == 0, "\(stopped.stderr)")
         #expect(stopped.stdout == "unset AGENT_SOCK AGENT_PID;\n")
@@ -102,7 +102,7 @@ import Testing
         let pid = try Self.start(box, ["--lifetime", "2s"])
         #expect(try box.agent("status").status == 0)
         #expect(waitFor(10) { !Self.isRunning(pid) }, "the agent outlived its lifetime")
-        #expect(!FileManager.default.fileExists(atPath: box.root + "/run/agent.sock"))
+        #expect(!FileManager.default.fileExists(atPath: box.root + "/agent-run/agent.sock"))
         #expect(try box.agent("start", "--lifetime", "0s").status == AgentError.Kind.validationError.exitCode)
     }
 
@@ -112,7 +112,7 @@ import Testing
         let pid = try Self.start(box)
         kill(pid, SIGKILL)
         #expect(waitFor(5) { !Self.isRunning(pid) })
-        #expect(FileManager.default.fileExists(atPath: box.root + "/run/agent.sock"), "kill -9 leaves the socket")
+        #expect(FileManager.default.fileExists(atPath: box.root + "/agent-run/agent.sock"), "kill -9 leaves the socket")
         #expect(try box.agent("init").status == 0, "a stale socket: the command runs in-process")
         let replaced = try Self.start(box)
         #expect(replaced != pid)
@@ -195,12 +195,12 @@ import Testing
         _ = try Self.start(box)
         let served = try Self.requestsServed(box)
         // Open the way to the socket for everyone, as a careless setup would.
-        for path in [box.root, box.root + "/run"] { chmod(path, 0o711) }
-        chmod(box.root + "/run/agent.sock", 0o777)
+        for path in [box.root, box.root + "/agent-run"] { chmod(path, 0o711) }
+        chmod(box.root + "/agent-run/agent.sock", 0o777)
         let probe = """
             import socket
             s = socket.socket(socket.AF_UNIX)
-            s.connect(\"\(box.root)/run/agent.sock\")
+            s.connect(\"\(box.root)/agent-run/agent.sock\")
             s.settimeout(5)
             try:
                 s.sendall(bytes([0x50, 0, 0, 0, 0]))
@@ -214,7 +214,7 @@ import Testing
         #expect(asOther.stdout == "0\n", "the agent answered another user")
         // This user's client does not trust a folder others can enter: it runs in-process.
         #expect(try box.agent("list").status == 0)
-        chmod(box.root + "/run", 0o700)
+        chmod(box.root + "/agent-run", 0o700)
         #expect(try Self.requestsServed(box) == served)
     }
 

@@ -105,8 +105,7 @@ struct EditCommand: AgentCommand {
     /// Asks a yes/no question on the terminal (yes by default); false without a terminal.
     private static func ask(_ question: String) -> Bool {
         guard isatty(0) == 1 else { return false }
-        let tty = open("/dev/tty", O_RDWR | O_CLOEXEC)
-        guard tty >= 0 else { return false }
+        guard let tty = Terminal.open() else { return false }
         defer { close(tty) }
         var question = question
         question.withUTF8 { _ = Glibc.write(tty, $0.baseAddress!, $0.count) }

@@ -131,7 +131,7 @@ final class ResidentAgent {
         wait = timeval(tv_sec: 0, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
         switch WireFrame(rawValue: kind) {
-        case .run where fds.count == 3:
+        case .run where fds.count == 3 || fds.count == 4:
             guard let request = WireRequest(decoding: payload) else { fallthrough }
             start(request, streams: fds, connection: connection)
         case .ping:
@@ -201,10 +201,11 @@ final class ResidentAgent {
         }
         for signal in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD] { Glibc.signal(signal, SIG_DFL) }
         _ = agent_unblock_signals()
-        for (target, fd) in streams.enumerated() {
+        for (target, fd) in streams.prefix(3).enumerated() {
             dup2(fd, Int32(target))
         }
-        for fd in streams where fd > 2 { close(fd) }
+        for fd in streams.prefix(3) where fd > 2 { close(fd) }
+        if streams.count == 4 { Terminal.useClientTerminal(streams[3]) }
         umask(mode_t(request.umask))
         clearenv()
         for entry in request.environment { putenv(strdup(entry)) }
