@@ -16,8 +16,6 @@ if [ ! -x /usr/sbin/sshd ] || ! command -v ssh-agent >/dev/null 2>&1; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null; } \
         || echo "test: could not install OpenSSH; the ssh:// sync test will say it is skipped" >&2
 fi
-# libgit2 is loaded on first use through generated stubs: they must cover every function called.
-python3 scripts/gen-libgit2-stubs.py --check
 swift build --build-tests 2>&1 | grep -v "^\[" || true
 bash scripts/contract-test.sh .build/debug/agent
 # Two runs: the API tests await a live server on Swift's cooperative pool (one thread per
