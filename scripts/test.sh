@@ -27,5 +27,8 @@ run_tests() { # LOG SWIFT-TEST-ARGS…
     # The pipe above hides swift test's exit code; read the verdict from its own closing line.
     grep -qE "^✔ Test run with [0-9]+ tests? .* passed" "$log"
 }
+# EnvAgentCore as a versioned dependency (no unsafeFlags): a tiny package depending on a tagged
+# clone builds (about 1.5 min here, mostly resolving the package graph).
+bash scripts/versioned-dependency-test.sh
 run_tests /tmp/envagent-test-api.log --filter EnvAgentServerTests
 run_tests /tmp/envagent-test.log --skip EnvAgentServerTests
