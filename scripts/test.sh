@@ -16,6 +16,10 @@ if [ ! -x /usr/sbin/sshd ] || ! command -v ssh-agent >/dev/null 2>&1; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null; } \
         || echo "test: could not install OpenSSH; the ssh:// sync test will say it is skipped" >&2
 fi
+# The post-checkout test lists the files a no-op hook opens with strace (without it, it checks
+# only the outcomes).
+command -v strace >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace >/dev/null \
+    || echo "test: could not install strace; the post-checkout no-op test checks outcomes only" >&2
 swift build --build-tests 2>&1 | grep -v "^\[" || true
 bash scripts/contract-test.sh .build/debug/agent
 # Two runs: the API tests await a live server on Swift's cooperative pool (one thread per
