@@ -4,7 +4,9 @@
 # into a temp folder, tags it 9.9.9, and builds and runs a tiny package that depends on it
 # `from: "9.9.9"` through a file URL. Only EnvAgentCore's own targets are compiled (it depends
 # on no other package); SwiftPM still resolves the whole graph (swift-nio, Hummingbird, …),
-# from its shared repository cache when it has them. Usage: scripts/versioned-dependency-test.sh
+# from its shared repository cache when it has them. Against the tree before issue 15 it fails
+# with "the target 'CAgentShims' in product 'EnvAgentCore' contains unsafe build flags".
+# Usage: scripts/versioned-dependency-test.sh
 set -euo pipefail
 source_repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/envagent-versioned-XXXXXX")
