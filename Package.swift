@@ -22,34 +22,31 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
-        // libgit2's headers only (Debian's libgit2-dev puts them on the default include path):
-        // the library is not linked but loaded on first use by CLibgit2Loader, so a command
-        // that never touches git does not pay for loading it. pkg-config would add -lgit2.
-        .systemLibrary(name: "CLibgit2"),
-        .target(
-            name: "CLibgit2Loader",
-            dependencies: ["CLibgit2"],
-            linkerSettings: [.linkedLibrary("dl")]
+        .systemLibrary(
+            name: "CLibgit2",
+            pkgConfig: "libgit2",
+            providers: [.apt(["libgit2-dev"]), .brew(["libgit2"])]
         ),
         .systemLibrary(
             name: "CSodium",
             pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]
         ),
+        // What Swift cannot call directly: libgit2's variadic option call, the socket stream
+        // that holds remote operations to their deadline, posix_spawn of a detached process.
+        // libssh2 (what Debian's libgit2 uses for ssh://): its known_hosts parser.
+        .systemLibrary(
+            name: "CLibssh2",
+            pkgConfig: "libssh2",
+            providers: [.apt(["libssh2-1-dev"]), .brew(["libssh2"])]
+        ),
         .target(
             name: "CAgentShims",
-            dependencies: ["CLibgit2", "CLibgit2Loader"],
-            // The CA-deferral shim and the deadline wrappers of libssh2 calls must win over the
-            // libraries' definitions for the libgit2 loaded later with dlopen, which sees only
-            // what the executable exports.
-            linkerSettings: [.unsafeFlags([
-                "mbedtls_x509_crt_parse_file", "libssh2_session_handshake",
-                "libssh2_userauth_publickey_fromfile_ex", "libssh2_agent_userauth",
-            ].flatMap { ["-Xlinker", "--export-dynamic-symbol=\($0)"] })]
+            dependencies: ["CLibgit2", "CLibssh2"]
         ),
         .target(
             name: "EnvAgentCore",
-            dependencies: ["CLibgit2", "CLibgit2Loader", "CSodium", "CAgentShims"]
+            dependencies: ["CLibgit2", "CSodium", "CAgentShims"]
         ),
         .target(
             name: "EnvAgentServer",

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Installs what EnvAgent builds and runs with on Debian (as root): libgit2, libsodium,
+# Installs what EnvAgent builds and runs with on Debian (as root): libgit2, libssh2, libsodium,
 # pkg-config and git. Only missing packages are installed. The Swift 6 toolchain must be on PATH.
 set -euo pipefail
 missing=()
-for package in libgit2-dev libsodium-dev pkg-config git ca-certificates; do
+for package in libgit2-dev libssh2-1-dev libsodium-dev pkg-config git ca-certificates; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,79 +1,34 @@
-// Small C helpers: libgit2 option calls, deferred CA loading, detached background processes,
-// and per-thread deadlines for blocking network calls.
+// Small C helpers: libgit2 option calls, detached background processes, and the socket stream
+// that holds remote operations to their deadline.
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <git2.h>
+#include <git2/sys/stream.h>
+#include <libssh2.h>
+#include <errno.h>
 #include <fcntl.h>
-#include "CLibgit2Loader.h"
+#include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include "CAgentShims.h"
 
+static int register_deadline_stream(void);
+
 int envagent_git_configure(void) {
-    // git_libgit2_opts is variadic, so it has no forwarding stub: call the loaded one directly.
-    int (*git_libgit2_opts)(int, ...) = (int (*)(int, ...))envagent_libgit2_symbol("git_libgit2_opts");
     // The agent writes every object a tree or commit references before it, so libgit2's
     // existence re-checks are redundant; reads are verified by git's own fsck and, for values,
     // by the AEAD tag. git does not re-hash objects on read either.
     if (git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0) < 0) return -1;
     if (git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0) < 0) return -1;
-    return 0;
-}
-
-// Debian's libgit2 (mbedTLS backend) parses the whole system CA bundle inside
-// git_libgit2_init(), about 3.4 ms on every start although most commands never open a TLS
-// connection. This definition takes precedence over libmbedx509's for calls from libgit2: it
-// records the chain and path instead, and envagent_load_ca_certificates() parses them with the
-// real function when a TLS connection is about to be made. Until then the chain is empty, so
-// certificate verification fails closed.
-typedef int (*parse_file_fn)(void *chain, const char *path);
-
-static pthread_mutex_t ca_lock = PTHREAD_MUTEX_INITIALIZER;
-static void *deferred_chain = NULL;
-static char deferred_path[4096];
-static int loading_enabled = 0;
-
-static parse_file_fn real_parse_file(void) {
-    return (parse_file_fn)dlsym(RTLD_NEXT, "mbedtls_x509_crt_parse_file");
-}
-
-int mbedtls_x509_crt_parse_file(void *chain, const char *path) {
-    pthread_mutex_lock(&ca_lock);
-    int defer = !loading_enabled && deferred_chain == NULL;
-    if (defer) {
-        deferred_chain = chain;
-        size_t i = 0;
-        for (; path[i] != 0 && i + 1 < sizeof(deferred_path); i++) deferred_path[i] = path[i];
-        deferred_path[i] = 0;
-    }
-    pthread_mutex_unlock(&ca_lock);
-    if (defer) return 0;
-    parse_file_fn real = real_parse_file();
-    return real ? real(chain, path) : -1;
-}
-
-int envagent_load_ca_certificates(void) {
-    pthread_mutex_lock(&ca_lock);
-    loading_enabled = 1;
-    void *chain = deferred_chain;
-    deferred_chain = NULL;
-    pthread_mutex_unlock(&ca_lock);
-    if (chain == NULL) return 0;
-    parse_file_fn real = real_parse_file();
-    return real ? real(chain, deferred_path) : -1;
-}
-
-int envagent_ca_certificates_deferred(void) {
-    pthread_mutex_lock(&ca_lock);
-    int deferred = deferred_chain != NULL;
-    pthread_mutex_unlock(&ca_lock);
-    return deferred;
+    return register_deadline_stream();
 }
 
 int envagent_spawn_detached(const char *path, char *const argv[], char *const envp[]) {
@@ -101,163 +56,225 @@ int envagent_spawn_detached(const char *path, char *const argv[], char *const en
     return rc == 0 ? (int)pid : -1;
 }
 
+
 // Per-operation deadlines. libgit2 1.5 has no timeout for a peer that stops answering (the
-// server timeout option arrived in 1.7), and its callbacks only run between reads, so a silent
-// peer is cut off by interrupting the one thread that waits for it.
-static _Thread_local volatile sig_atomic_t deadline_fired = 0;
+// server timeout option arrived in 1.7). Every plain TCP connection it makes (git://, http://,
+// the socket under https://, ssh://) is created by the stream registered for
+// GIT_STREAM_STANDARD (git_stream_register, <git2/sys/stream.h>). This one connects within the
+// calling thread's deadline and, once the deadline passes, shuts its socket down, so whatever
+// waits on the socket sees the connection end: libgit2's own reads through this stream, and
+// libssh2, which reads and writes the descriptor directly.
 
-static void on_deadline_signal(int signal_number) {
-    (void)signal_number;
-    deadline_fired = 1;
+#if LIBGIT2_VER_MAJOR != 1 || LIBGIT2_VER_MINOR < 5 || LIBGIT2_VER_MINOR > 9
+#error "check that libgit2's git_socket_stream (src/libgit2/streams/socket.h) still starts with parent, host, port, s"
+#endif
+
+// The deadline of the operation running on this thread (libgit2 runs a fetch or push on the
+// caller's thread, and creates its streams there).
+static _Thread_local struct timespec thread_deadline;
+static _Thread_local int thread_has_deadline = 0;
+
+void envagent_deadline_begin(long long nanoseconds) {
+    if (nanoseconds < 0) nanoseconds = 0;
+    clock_gettime(CLOCK_MONOTONIC, &thread_deadline);
+    long long end = (long long)thread_deadline.tv_nsec + nanoseconds;
+    thread_deadline.tv_sec += (time_t)(end / 1000000000LL);
+    thread_deadline.tv_nsec = (long)(end % 1000000000LL);
+    thread_has_deadline = 1;
 }
 
-static int deadline_signal(void) { return SIGRTMIN + 3; }
+void envagent_deadline_end(void) { thread_has_deadline = 0; }
 
-static pthread_once_t deadline_handler_once = PTHREAD_ONCE_INIT;
-static int deadline_handler_installed = 0;
+// The first four fields are laid out as libgit2's own socket stream (git_socket_stream in
+// src/libgit2/streams/socket.h, the same from 1.5 to 1.9, checked above by version): its SSH
+// transport takes the descriptor for libssh2 from that field of whatever the standard stream
+// is (GIT_CONTAINER_OF(io, git_socket_stream, parent)->s). The rest is this stream's own.
+typedef struct {
+    git_stream parent;
+    char *host;
+    char *port;
+    int fd;
+    int has_deadline;
+    struct timespec deadline;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int closing;
+    int watching;
+    pthread_t watchdog;
+} deadline_stream;
 
-static void install_deadline_handler(void) {
-    struct sigaction action;
-    memset(&action, 0, sizeof action);
-    action.sa_handler = on_deadline_signal;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = 0; // no SA_RESTART: the blocked call must return EINTR
-    deadline_handler_installed = sigaction(deadline_signal(), &action, NULL) == 0;
+static void set_error(const char *what, const char *host, int code) {
+    char message[512];
+    snprintf(message, sizeof message, "%s %s%s%s", what, host, code ? ": " : "", code ? strerror(code) : "");
+    git_error_set_str(GIT_ERROR_NET, message);
 }
 
-struct envagent_deadline {
-    timer_t timer;
-    sigset_t previous_mask;
-};
+// Milliseconds left for poll(): -1 without a deadline, 0 once passed.
+static int milliseconds_left(const deadline_stream *st) {
+    if (!st->has_deadline) return -1;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long left = (long long)(st->deadline.tv_sec - now.tv_sec) * 1000 + (st->deadline.tv_nsec - now.tv_nsec) / 1000000;
+    return left <= 0 ? 0 : left > 1000000000LL ? 1000000000 : (int)left + 1;
+}
 
-void *envagent_deadline_arm(long long nanoseconds) {
-    pthread_once(&deadline_handler_once, install_deadline_handler);
-    if (!deadline_handler_installed) return NULL;
-    struct envagent_deadline *deadline = calloc(1, sizeof *deadline);
-    if (deadline == NULL) return NULL;
-    struct sigevent event;
-    memset(&event, 0, sizeof event);
-    event.sigev_notify = SIGEV_THREAD_ID;
-    event.sigev_signo = deadline_signal();
-    event._sigev_un._tid = gettid();
-    if (timer_create(CLOCK_MONOTONIC, &event, &deadline->timer) != 0) {
-        free(deadline);
-        return NULL;
+static void *watch(void *argument) {
+    deadline_stream *st = argument;
+    pthread_mutex_lock(&st->lock);
+    while (!st->closing) {
+        if (pthread_cond_timedwait(&st->changed, &st->lock, &st->deadline) == ETIMEDOUT) {
+            if (!st->closing) shutdown(st->fd, SHUT_RDWR);
+            break;
+        }
     }
-    deadline_fired = 0;
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, deadline_signal());
-    pthread_sigmask(SIG_UNBLOCK, &set, &deadline->previous_mask);
-    if (nanoseconds < 1) nanoseconds = 1;
-    struct itimerspec when;
-    when.it_value.tv_sec = (time_t)(nanoseconds / 1000000000LL);
-    when.it_value.tv_nsec = (long)(nanoseconds % 1000000000LL);
-    when.it_interval.tv_sec = 0;
-    when.it_interval.tv_nsec = 50 * 1000 * 1000;
-    if (timer_settime(deadline->timer, 0, &when, NULL) != 0) {
-        envagent_deadline_disarm(deadline);
-        return NULL;
+    pthread_mutex_unlock(&st->lock);
+    return NULL;
+}
+
+static void stop_watching(deadline_stream *st) {
+    if (!st->watching) return;
+    pthread_mutex_lock(&st->lock);
+    st->closing = 1;
+    pthread_cond_signal(&st->changed);
+    pthread_mutex_unlock(&st->lock);
+    pthread_join(st->watchdog, NULL);
+    st->watching = 0;
+}
+
+// One address, non-blocking so that the wait is bounded; the socket is blocking again after.
+static int connect_one(deadline_stream *st, const struct addrinfo *address, int *error) {
+    int fd = socket(address->ai_family, address->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, address->ai_protocol);
+    if (fd < 0) { *error = errno; return -1; }
+    if (connect(fd, address->ai_addr, address->ai_addrlen) != 0) {
+        if (errno != EINPROGRESS) { *error = errno; close(fd); return -1; }
+        struct pollfd wait = {.fd = fd, .events = POLLOUT};
+        int ready;
+        do { ready = poll(&wait, 1, milliseconds_left(st)); } while (ready < 0 && errno == EINTR);
+        int status = 0;
+        socklen_t length = sizeof status;
+        if (ready <= 0) status = ready == 0 ? ETIMEDOUT : errno;
+        else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &status, &length) != 0) status = errno;
+        if (status != 0) { *error = status; close(fd); return -1; }
     }
-    return deadline;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) { *error = errno; close(fd); return -1; }
+    return fd;
 }
 
-void envagent_deadline_disarm(void *handle) {
-    struct envagent_deadline *deadline = handle;
-    if (deadline == NULL) return;
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, deadline_signal());
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    timer_delete(deadline->timer);
-    // A signal still queued for this thread must not interrupt a later, unrelated call.
-    struct timespec now = {0, 0};
-    while (sigtimedwait(&set, NULL, &now) > 0) {}
-    pthread_sigmask(SIG_SETMASK, &deadline->previous_mask, NULL);
-    deadline_fired = 0;
-    free(deadline);
+static int stream_connect(git_stream *stream) {
+    deadline_stream *st = (deadline_stream *)stream;
+    struct addrinfo hints, *addresses = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_family = AF_UNSPEC;
+    int rc = getaddrinfo(st->host, st->port, &hints, &addresses);
+    if (rc != 0) {
+        char message[512];
+        snprintf(message, sizeof message, "failed to resolve address for %s: %s", st->host, gai_strerror(rc));
+        git_error_set_str(GIT_ERROR_NET, message);
+        return -1;
+    }
+    int error = 0;
+    for (struct addrinfo *address = addresses; address != NULL && st->fd < 0; address = address->ai_next) {
+        if (milliseconds_left(st) == 0) { error = ETIMEDOUT; break; }
+        st->fd = connect_one(st, address, &error);
+    }
+    freeaddrinfo(addresses);
+    if (st->fd < 0) {
+        set_error("failed to connect to", st->host, error);
+        return -1;
+    }
+    if (st->has_deadline) {
+        st->closing = 0;
+        if (pthread_create(&st->watchdog, NULL, watch, st) != 0) {
+            set_error("cannot watch the connection to", st->host, errno);
+            return -1;
+        }
+        st->watching = 1;
+    }
+    return 0;
 }
 
-int envagent_deadline_fired(void) { return deadline_fired ? 1 : 0; }
-
-// libssh2's return codes (libssh2.h), so that its headers are not needed to build.
-#define SSH_ERROR_SOCKET_DISCONNECT (-13)
-#define SSH_ERROR_TIMEOUT (-9)
-#define SSH_ERROR_EAGAIN (-37)
-
-// libgit2 1.5 repeats the SSH handshake and authentication calls while they report
-// LIBSSH2_ERROR_TIMEOUT, which is also what libssh2 reports when the deadline's signal
-// interrupts its poll: a peer that never sends its banner would be waited for until it hangs
-// up. These definitions take precedence over libssh2's for libgit2 (the executable exports
-// them) and, once the calling thread's deadline fired, report a lost connection instead.
-static int ended_by_deadline(int rc) {
-    return deadline_fired && (rc == SSH_ERROR_TIMEOUT || rc == SSH_ERROR_EAGAIN) ? SSH_ERROR_SOCKET_DISCONNECT : rc;
+static ssize_t stream_read(git_stream *stream, void *data, size_t length) {
+    deadline_stream *st = (deadline_stream *)stream;
+    ssize_t count;
+    do { count = recv(st->fd, data, length, 0); } while (count < 0 && errno == EINTR);
+    if (count < 0) set_error("error receiving data from", st->host, errno);
+    return count;
 }
 
-static void *libssh2_function(const char *name) { return dlsym(RTLD_NEXT, name); }
-
-int libssh2_session_handshake(void *session, int socket) {
-    int (*real)(void *, int) = (int (*)(void *, int))libssh2_function("libssh2_session_handshake");
-    return real ? ended_by_deadline(real(session, socket)) : SSH_ERROR_SOCKET_DISCONNECT;
+static ssize_t stream_write(git_stream *stream, const char *data, size_t length, int flags) {
+    deadline_stream *st = (deadline_stream *)stream;
+    ssize_t count;
+    do { count = send(st->fd, data, length, flags | MSG_NOSIGNAL); } while (count < 0 && errno == EINTR);
+    if (count < 0) set_error("error sending data to", st->host, errno);
+    return count;
 }
 
-int libssh2_userauth_publickey_fromfile_ex(void *session, const char *username, unsigned int username_length,
-                                           const char *public_key, const char *private_key, const char *passphrase) {
-    int (*real)(void *, const char *, unsigned int, const char *, const char *, const char *) =
-        (int (*)(void *, const char *, unsigned int, const char *, const char *, const char *))
-            libssh2_function("libssh2_userauth_publickey_fromfile_ex");
-    return real ? ended_by_deadline(real(session, username, username_length, public_key, private_key, passphrase))
-                : SSH_ERROR_SOCKET_DISCONNECT;
+static int stream_close(git_stream *stream) {
+    deadline_stream *st = (deadline_stream *)stream;
+    stop_watching(st);
+    int rc = st->fd >= 0 ? close(st->fd) : 0;
+    st->fd = -1;
+    return rc;
 }
 
-int libssh2_agent_userauth(void *agent, const char *username, void *identity) {
-    int (*real)(void *, const char *, void *) = (int (*)(void *, const char *, void *))libssh2_function("libssh2_agent_userauth");
-    return real ? ended_by_deadline(real(agent, username, identity)) : SSH_ERROR_SOCKET_DISCONNECT;
+static void stream_free(git_stream *stream) {
+    deadline_stream *st = (deadline_stream *)stream;
+    stream_close(stream);
+    pthread_cond_destroy(&st->changed);
+    pthread_mutex_destroy(&st->lock);
+    free(st->host);
+    free(st->port);
+    free(st);
+}
+
+static int stream_new(git_stream **out, const char *host, const char *port) {
+    deadline_stream *st = calloc(1, sizeof *st);
+    if (st == NULL) return -1;
+    pthread_condattr_t attributes;
+    pthread_condattr_init(&attributes);
+    pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
+    pthread_cond_init(&st->changed, &attributes);
+    pthread_condattr_destroy(&attributes);
+    pthread_mutex_init(&st->lock, NULL);
+    st->host = strdup(host);
+    st->port = port ? strdup(port) : NULL;
+    st->fd = -1;
+    st->has_deadline = thread_has_deadline;
+    st->deadline = thread_deadline;
+    st->parent.version = GIT_STREAM_VERSION;
+    st->parent.connect = stream_connect;
+    st->parent.read = stream_read;
+    st->parent.write = stream_write;
+    st->parent.close = stream_close;
+    st->parent.free = stream_free;
+    if (st->host == NULL || (port && st->port == NULL)) {
+        stream_free(&st->parent);
+        return -1;
+    }
+    *out = &st->parent;
+    return 0;
+}
+
+static int register_deadline_stream(void) {
+    git_stream_registration registration;
+    memset(&registration, 0, sizeof registration);
+    registration.version = GIT_STREAM_VERSION;
+    registration.init = stream_new;
+    return git_stream_register(GIT_STREAM_STANDARD, &registration);
 }
 
 // known_hosts through libssh2's own parser (plain and HashKnownHosts `|1|` entries, every key
-// type it knows), reached like the wrappers above: the libssh2 that libgit2 loaded.
-#define KNOWNHOST_TYPE_PLAIN 1
-#define KNOWNHOST_KEYENC_RAW (1 << 16)
-#define KNOWNHOST_KEY_SHIFT 18
-#define KNOWNHOST_FILE_OPENSSH 1
-#define KNOWNHOST_CHECK_FAILURE 3
-
-typedef struct {
-    int (*init)(int);
-    void *(*session_init_ex)(void *, void *, void *, void *);
-    int (*session_free)(void *);
-    void *(*knownhost_init)(void *);
-    int (*knownhost_readline)(void *, const char *, size_t, int);
-    int (*knownhost_checkp)(void *, const char *, int, const char *, size_t, int, void **);
-    void (*knownhost_free)(void *);
-} knownhost_api;
-
-static int knownhost_load_api(knownhost_api *api) {
-    void *library = dlopen("libssh2.so.1", RTLD_NOW | RTLD_NOLOAD);
-    if (!library) library = dlopen("libssh2.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (!library) return -1;
-    api->init = (int (*)(int))dlsym(library, "libssh2_init");
-    api->session_init_ex = (void *(*)(void *, void *, void *, void *))dlsym(library, "libssh2_session_init_ex");
-    api->session_free = (int (*)(void *))dlsym(library, "libssh2_session_free");
-    api->knownhost_init = (void *(*)(void *))dlsym(library, "libssh2_knownhost_init");
-    api->knownhost_readline = (int (*)(void *, const char *, size_t, int))dlsym(library, "libssh2_knownhost_readline");
-    api->knownhost_checkp = (int (*)(void *, const char *, int, const char *, size_t, int, void **))
-        dlsym(library, "libssh2_knownhost_checkp");
-    api->knownhost_free = (void (*)(void *))dlsym(library, "libssh2_knownhost_free");
-    return api->init && api->session_init_ex && api->session_free && api->knownhost_init && api->knownhost_readline
-        && api->knownhost_checkp && api->knownhost_free ? 0 : -1;
-}
-
+// type it knows); libssh2 is linked like libgit2 (the same library libgit2 uses).
 int envagent_knownhost_check(const char *contents, size_t length, const char *host, int port,
                              const char *key, size_t key_length, int key_type, int *known_types) {
     *known_types = 0;
-    knownhost_api api;
-    if (knownhost_load_api(&api) != 0 || api.init(0) != 0) return KNOWNHOST_CHECK_FAILURE;
-    void *session = api.session_init_ex(NULL, NULL, NULL, NULL);
-    if (!session) return KNOWNHOST_CHECK_FAILURE;
-    void *hosts = api.knownhost_init(session);
-    if (!hosts) { api.session_free(session); return KNOWNHOST_CHECK_FAILURE; }
+    if (libssh2_init(0) != 0) return LIBSSH2_KNOWNHOST_CHECK_FAILURE;
+    LIBSSH2_SESSION *session = libssh2_session_init();
+    if (!session) return LIBSSH2_KNOWNHOST_CHECK_FAILURE;
+    LIBSSH2_KNOWNHOSTS *hosts = libssh2_knownhost_init(session);
+    if (!hosts) { libssh2_session_free(session); return LIBSSH2_KNOWNHOST_CHECK_FAILURE; }
     // Line by line: libssh2_knownhost_readfile stops at the first line it cannot parse (a key
     // type it does not know, a @cert-authority marker), which would hide every later host.
     size_t start = 0;
@@ -265,19 +282,22 @@ int envagent_knownhost_check(const char *contents, size_t length, const char *ho
         const char *newline = memchr(contents + start, '\n', length - start);
         size_t end = newline ? (size_t)(newline - contents) : length;
         if (end > start && contents[start] != '#') {
-            (void)api.knownhost_readline(hosts, contents + start, end - start + (newline ? 1 : 0), KNOWNHOST_FILE_OPENSSH);
+            (void)libssh2_knownhost_readline(hosts, contents + start, end - start + (newline ? 1 : 0),
+                                            LIBSSH2_KNOWNHOST_FILE_OPENSSH);
         }
         start = end + 1;
     }
-    int mask = KNOWNHOST_TYPE_PLAIN | KNOWNHOST_KEYENC_RAW;
-    int verdict = api.knownhost_checkp(hosts, host, port, key, key_length, mask | (key_type << KNOWNHOST_KEY_SHIFT), NULL);
+    int mask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW;
+    int verdict = libssh2_knownhost_checkp(hosts, host, port, key, key_length,
+                                           mask | (key_type << LIBSSH2_KNOWNHOST_KEY_SHIFT), NULL);
     // Which key types the host is known by: a different key of that type is a mismatch.
     static const char other[] = "envagent-not-a-key";
     for (int type = 1; type <= 7; type++) {
-        int rc = api.knownhost_checkp(hosts, host, port, other, sizeof other - 1, mask | (type << KNOWNHOST_KEY_SHIFT), NULL);
+        int rc = libssh2_knownhost_checkp(hosts, host, port, other, sizeof other - 1,
+                                          mask | (type << LIBSSH2_KNOWNHOST_KEY_SHIFT), NULL);
         if (rc == 0 || rc == 1) *known_types |= 1 << type;
     }
-    api.knownhost_free(hosts);
-    api.session_free(session);
+    libssh2_knownhost_free(hosts);
+    libssh2_session_free(session);
     return verdict;
 }

@@ -22,14 +22,4 @@ struct Agent: ParsableCommand {
             EditCommand.self, TextconvCommand.self,
         ]
     )
-
-    static func main() {
-        if let hook = HookCommand.plainPostHook(CommandLine.arguments) {
-            HookCommand.refreshTargets(hook: hook.name, arguments: hook.arguments, inWorkingTree: ".") {
-                try GlobalOptions.operations(storePath: nil, identityFile: nil)
-            }
-            return
-        }
-        main(nil)
-    }
 }

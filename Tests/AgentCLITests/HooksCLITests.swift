@@ -317,38 +317,47 @@ import Testing
     }
 
     /// A post-checkout at the commit last rendered answers from the recorded state without
-    /// loading libgit2 (LD_DEBUG=files lists every library the loader brings in); anything
-    /// else it cannot vouch for goes through the full check.
-    @Test func noOpPostCheckoutSkipsLibgit2OnlyWhenItCanVouchForTheResult() throws {
+    /// opening the repository's objects (strace lists the files a run opens, when installed;
+    /// without it only the outcomes are checked); anything else it cannot vouch for goes
+    /// through the full check.
+    @Test func noOpPostCheckoutSkipsTheRepositoryOnlyWhenItCanVouchForTheResult() throws {
         let box = try guardedRepository()
         try box.write("[target app]\nenvironment = dev\noutput = .env\n", to: ".envagent/targets")
         try box.git("add", ".envagent/targets")
         #expect(try git(box, "commit", "-qm", "targets").status == 0)
         #expect(try box.agent("render", "--targets").status == 0)
         let start = try head(box).trimmingCharacters(in: .whitespacesAndNewlines)
-        let trace = ["LD_DEBUG": "files"]
+        let strace = FileManager.default.isExecutableFile(atPath: "/usr/bin/strace")
+        let traceFile = box.root + "/opened.trace"
+        /// Whether the last traced run opened anything under `.git/objects`; nil without strace.
+        func readsObjects() -> Bool? {
+            guard strace else { return nil }
+            return ((try? String(contentsOfFile: traceFile, encoding: .utf8)) ?? "").contains("/objects")
+        }
+        func traced(_ args: [String], cwd: String? = nil) throws -> Result {
+            guard strace else { return try box.agent(args, cwd: cwd) }
+            return try box.exec("/usr/bin/strace", ["-f", "-qq", "-e", "trace=open,openat", "-o", traceFile, agentBinary] + args,
+                                stdin: nil, env: [:], cwd: cwd ?? box.repo)
+        }
         func hook(_ old: String, _ new: String, cwd: String? = nil) throws -> Result {
-            try box.agent("hook", "post-checkout", old, new, "1", env: trace, cwd: cwd)
+            try traced(["hook", "post-checkout", old, new, "1"], cwd: cwd)
         }
-        func loadsLibgit2(_ result: Result) -> Bool { result.stderr.contains("libgit2.so") }
-        func messages(_ result: Result) -> [Substring] {
-            // Without the loader's own lines (`<pid>:<TAB>…`).
-            result.stderr.split(separator: "\n").filter { $0.range(of: #"^\s*\d+:\t"#, options: .regularExpression) == nil }
-        }
-        // The probe sees libgit2 when a command does load it.
-        #expect(loadsLibgit2(try box.agent("list", env: trace)))
+        func messages(_ result: Result) -> [Substring] { result.stderr.split(separator: "\n") }
+        // The probe sees the objects read when a command does read them.
+        #expect(try traced(["list"]).status == 0)
+        #expect(readsObjects() != false)
 
         let before = try fileIdentity(box.repo + "/.env")
         let noOp = try hook(start, start)
-        #expect(noOp.status == 0 && messages(noOp).isEmpty && !loadsLibgit2(noOp), "\(noOp.stderr)")
+        #expect(noOp.status == 0 && messages(noOp).isEmpty && readsObjects() != true, "\(noOp.stderr)")
         #expect(try fileIdentity(box.repo + "/.env") == before)
 
         // An edited targets file is not vouched for: the full check renders (mode changed).
         try box.write("[target app]\nenvironment = dev\noutput = .env\nmode = 0400\n", to: ".envagent/targets")
         let edited = try hook(start, start)
-        #expect(loadsLibgit2(edited) && edited.stderr.contains("EnvAgent: rendered .env"), "\(edited.stderr)")
+        #expect(readsObjects() != false && edited.stderr.contains("EnvAgent: rendered .env"), "\(edited.stderr)")
         #expect(try FileManager.default.attributesOfItem(atPath: box.repo + "/.env")[.posixPermissions] as? Int == 0o400)
-        #expect(!loadsLibgit2(try hook(start, start)))
+        #expect(try hook(start, start).status == 0 && readsObjects() != true)
 
         // Another commit with the same store: the full check, silent, then it is remembered.
         try box.write("docs\n", to: "README.txt")
@@ -357,9 +366,9 @@ import Testing
         let docs = try head(box).trimmingCharacters(in: .whitespacesAndNewlines)
         let rendered = try fileIdentity(box.repo + "/.env")
         let moved = try hook(start, docs)
-        #expect(moved.status == 0 && messages(moved).isEmpty && loadsLibgit2(moved), "\(moved.stderr)")
+        #expect(moved.status == 0 && messages(moved).isEmpty && readsObjects() != false, "\(moved.stderr)")
         #expect(try String(contentsOfFile: box.repo + "/.git/envagent-rendered", encoding: .utf8).hasSuffix(" \(docs)\n"))
-        #expect(!loadsLibgit2(try hook(docs, docs)))
+        #expect(try hook(docs, docs).status == 0 && readsObjects() != true)
         #expect(try fileIdentity(box.repo + "/.env") == rendered)
 
         // A store change at the new commit is never taken for a no-op, whatever the state says.
@@ -374,7 +383,7 @@ import Testing
         #expect(try box.git("worktree", "add", "-q", "-b", "wt", worktree).status == 0)
         #expect(try box.agent("render", "--targets", cwd: worktree).status == 0)
         let inWorktree = try hook(changed, changed, cwd: worktree)
-        #expect(inWorktree.status == 0 && messages(inWorktree).isEmpty && !loadsLibgit2(inWorktree), "\(inWorktree.stderr)")
+        #expect(inWorktree.status == 0 && messages(inWorktree).isEmpty && readsObjects() != true, "\(inWorktree.stderr)")
     }
 
     @Test func postHooksWarnButNeverFailGit() throws {

@@ -67,47 +67,4 @@ import Testing
         }
         #expect(reached == Parallel.blockSize * 9)
     }
-
-    /// Blocks produced over time are transformed while production goes on (by a worker when
-    /// there are several cores) and consumed in order; a failing block's error is thrown, and
-    /// so is the producer's.
-    @Test func pipelineTransformsBlocksWhileTheyAreProduced() throws {
-        let multicore = ProcessInfo.processInfo.activeProcessorCount > 1
-        let caller = pthread_self()
-        let transformedDuringProduction = Mutex(0)
-        let producing = Mutex(true)
-        var consumed: [Int] = []
-        try Parallel.pipeline(expectedItems: Parallel.minimumChunk * 4, produce: { emit in
-            for block in 0..<40 {
-                try emit(block)
-                // Give a worker time to take blocks before production ends.
-                if block == 10 && multicore {
-                    let deadline = Date().addingTimeInterval(10)
-                    while transformedDuringProduction.withLock({ $0 }) == 0 && Date() < deadline { usleep(100) }
-                }
-            }
-            producing.withLock { $0 = false }
-        }, transform: { block in
-            if pthread_equal(pthread_self(), caller) == 0, producing.withLock({ $0 }) {
-                transformedDuringProduction.withLock { $0 += 1 }
-            }
-            return block * 3
-        }, consume: { consumed.append($0) })
-        #expect(consumed == (0..<40).map { $0 * 3 })
-        #expect((transformedDuringProduction.withLock { $0 } > 0) == multicore)
-
-        #expect(throws: Failure(item: 7)) {
-            try Parallel.pipeline(expectedItems: Parallel.minimumChunk * 4, produce: { emit in for block in 0..<20 { try emit(block) } },
-                                  transform: { block -> Int in
-                                      if block == 7 || block == 15 { throw Failure(item: block) }
-                                      return block
-                                  }, consume: { _ in })
-        }
-        #expect(throws: Failure(item: -1)) {
-            try Parallel.pipeline(expectedItems: Parallel.minimumChunk * 4, produce: { emit in
-                try emit(1)
-                throw Failure(item: -1)
-            }, transform: { $0 }, consume: { _ in })
-        }
-    }
 }

@@ -14,7 +14,7 @@ import Testing
     init() throws {
         (aliceSource, alice) = try makeIdentitySource(in: dir, name: "alice")
         (asAlice, path) = try newStore(in: dir, source: aliceSource)
-        asAlice.store.packsAfterCommit = false // keep blobs loose: renders stream them
+        asAlice.store.packsAfterCommit = false // no packing between a test's commits
     }
 
     /// No identity at all: a write-only contributor.
@@ -137,8 +137,8 @@ import Testing
         #expect(problem.type == "duplicate_env_var" && problem.name == "B" && problem.problem.contains("'A'"))
     }
 
-    /// The render that streams a loose blob checks each block on the worker threads, and an
-    /// env var on two lines far apart.
+    /// A large render (opened on every core) refuses a bad line anywhere, and an env var on two
+    /// lines far apart.
     @Test func largeRenderRefusesABadLineAnywhere() throws {
         let text = (0..<3000).map { "K\(String(format: "%04d", $0))=value-\($0)-abcdefghijklmnop\n" }.joined()
         _ = try asAlice.importDotEnv(Array(text.utf8), environment: "dev")

@@ -4,16 +4,9 @@
 #include <stddef.h>
 
 /// Sets libgit2's global options that `git_libgit2_opts` (variadic, not importable into Swift)
-/// controls. Returns 0 on success.
+/// controls, and registers the socket stream that keeps remote operations to their deadline
+/// (see `envagent_deadline_begin`). Call once, after `git_libgit2_init`. Returns 0 on success.
 int envagent_git_configure(void);
-
-/// Loads the CA certificates whose parsing was deferred at `git_libgit2_init`. Call before
-/// any TLS connection; until then the trust store is empty, so TLS fails closed.
-/// Returns 0 on success, or the mbedTLS error code.
-int envagent_load_ca_certificates(void);
-
-/// 1 while CA loading is deferred (nothing loaded yet), 0 once loaded or when nothing was deferred.
-int envagent_ca_certificates_deferred(void);
 
 /// Starts `path` with `argv` (NULL-terminated) and `envp` as a detached background process: its
 /// own session, standard streams on /dev/null, every other inherited descriptor closed (so it
@@ -21,20 +14,14 @@ int envagent_ca_certificates_deferred(void);
 /// Returns its pid, or -1.
 int envagent_spawn_detached(const char *path, char *const argv[], char *const envp[]);
 
-/// Makes the calling thread's blocking calls (connect, recv, poll, ...) fail with EINTR from
-/// `nanoseconds` from now until `envagent_deadline_disarm`: a timer sends a signal with a
-/// no-op handler (installed without SA_RESTART) to this thread only, repeated every 50 ms so
-/// that a call entered just after one signal is still interrupted. Other threads, and other
-/// operations' deadlines, are not affected. Returns a handle, or NULL when no timer could be
-/// created.
-void *envagent_deadline_arm(long long nanoseconds);
+/// Gives the remote connections that libgit2 opens on the calling thread from now until
+/// `envagent_deadline_end` a deadline `nanoseconds` from now: connecting waits at most until
+/// then, and at the deadline the connection's socket is shut down, so a peer that stops
+/// answering ends the operation. Other threads are not affected.
+void envagent_deadline_begin(long long nanoseconds);
 
-/// Stops the timer of `envagent_deadline_arm` (NULL is ignored), discards a signal it may have
-/// left pending, and restores the thread's signal mask.
-void envagent_deadline_disarm(void *deadline);
-
-/// 1 once the calling thread's armed deadline has fired, else 0.
-int envagent_deadline_fired(void);
+/// Ends the calling thread's deadline (connections opened later have none).
+void envagent_deadline_end(void);
 
 /// Checks `key` (the raw key blob) of `host` on `port` against the OpenSSH known_hosts text
 /// `contents` with libssh2's parser: plain and hashed (`|1|`) entries, every key type libssh2

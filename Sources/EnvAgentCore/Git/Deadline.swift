@@ -28,13 +28,14 @@ public struct Deadline: Sendable {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
-    /// Runs `body` so that, once the deadline has passed, the blocking system calls it makes on
-    /// the calling thread (connect, recv, poll) fail with EINTR, and libgit2 fails the
-    /// operation instead of waiting for a peer that never answers. Only this thread is
-    /// signalled: other threads, and other operations with their own deadlines, are not.
-    func interruptingBlockingCalls<R>(_ body: () throws -> R) rethrows -> R {
-        let timer = envagent_deadline_arm(Int64(max(remaining, 0) * 1e9))
-        defer { envagent_deadline_disarm(timer) }
+    /// Runs `body` so that the remote connections libgit2 opens on the calling thread meanwhile
+    /// connect within this deadline and are shut down once it has passed: libgit2 then fails
+    /// the operation instead of waiting for a peer that never answers (see
+    /// `envagent_deadline_begin`). Only this thread's connections are affected: other
+    /// operations keep their own deadlines.
+    func limitingConnections<R>(_ body: () throws -> R) rethrows -> R {
+        envagent_deadline_begin(Int64(max(remaining, 0) * 1e9))
+        defer { envagent_deadline_end() }
         return try body()
     }
 }

@@ -188,12 +188,11 @@ extension GitRepository {
     }
 
     /// Runs a network operation with callbacks and a deadline (checked in every callback, and
-    /// interrupting this thread's blocking socket calls once passed), and maps failures to
+    /// shutting down this operation's connections once passed), and maps failures to
     /// `bad_gateway` / `gateway_timeout`.
     private func withRemote(_ name: String, _ options: TransferOptions,
                             _ body: (OpaquePointer, TransferContext, git_remote_callbacks) throws -> Int32) throws {
         let url = try remoteURL(name)
-        if url.hasPrefix("https://") { try Libgit2.loadCertificateAuthorities() }
         if let localPath = Self.localPath(of: url), !FileIO.isDirectory(localPath) {
             throw AgentError(.badGateway, "the remote '\(name)' is unreachable: there is no repository at \(localPath)",
                              hint: "nothing local was lost; check the path (`git remote -v`) and run `agent sync` again")
@@ -224,7 +223,7 @@ extension GitRepository {
             return 0
         }
         let rc = try withExtendedLifetime(context) {
-            try deadline.interruptingBlockingCalls {
+            try deadline.limitingConnections {
                 // Freeing disconnects, which may wait for the peer too (closing an SSH channel).
                 defer { git_remote_free(remote); freed = true }
                 return try body(remote!, context, callbacks)

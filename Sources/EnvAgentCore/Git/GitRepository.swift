@@ -84,54 +84,6 @@ public final class GitRepository {
         return Array(UnsafeRawBufferPointer(start: content, count: size))
     }
 
-    /// Blob `id` opened for reading piece by piece as libgit2 inflates it, so work on the first
-    /// pieces can start while the rest is still being read; nil when the object cannot be
-    /// streamed (libgit2 streams loose objects, not packed ones): read it with `blob(_:)` then.
-    public func openBlobStream(_ id: ObjectID) throws -> BlobStream? {
-        var odb: OpaquePointer?
-        try Libgit2.check(git_repository_odb(&odb, pointer), "git_repository_odb")
-        var oid = id.raw
-        var stream: UnsafeMutablePointer<git_odb_stream>?
-        var size = 0
-        var type = GIT_OBJECT_INVALID
-        guard git_odb_open_rstream(&stream, &size, &type, odb, &oid) == 0, let stream else {
-            git_error_clear()
-            git_odb_free(odb)
-            return nil
-        }
-        let blob = BlobStream(odb: odb!, stream: stream, size: size, id: id)
-        guard type == GIT_OBJECT_BLOB else { throw AgentError.internal("object \(id.hex) is not a blob") }
-        return blob
-    }
-
-    /// A blob being read in order, piece by piece.
-    public final class BlobStream {
-        public let size: Int
-        private let odb: OpaquePointer
-        private let stream: UnsafeMutablePointer<git_odb_stream>
-        private let id: ObjectID
-        private var read = 0
-
-        fileprivate init(odb: OpaquePointer, stream: UnsafeMutablePointer<git_odb_stream>, size: Int, id: ObjectID) {
-            (self.odb, self.stream, self.size, self.id) = (odb, stream, size, id)
-        }
-
-        deinit {
-            git_odb_stream_free(stream)
-            git_odb_free(odb)
-        }
-
-        /// Reads the next bytes into `buffer`; returns how many (0 once all `size` are read).
-        public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-            guard read < size, let base = buffer.baseAddress, !buffer.isEmpty else { return 0 }
-            let count = Int(try Libgit2.check(git_odb_stream_read(stream, base.assumingMemoryBound(to: CChar.self),
-                                                                  min(buffer.count, size - read)), "git_odb_stream_read"))
-            guard count > 0 else { throw AgentError.internal("blob \(id.hex) ended after \(read) of its \(size) bytes") }
-            read += count
-            return count
-        }
-    }
-
     /// Commits reachable from `start`, newest first; `body` returns false to stop.
     public func walk(from start: ObjectID, _ body: (GitCommit) throws -> Bool) throws {
         var walker: OpaquePointer?

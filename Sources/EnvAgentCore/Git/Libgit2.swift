@@ -1,35 +1,19 @@
 import CAgentShims
 import CLibgit2
-import CLibgit2Loader
 
 /// libgit2 initialisation and the single place where its return codes become `AgentError`s.
 public enum Libgit2 {
-    /// nil once libgit2 is loaded (see CLibgit2Loader) and initialised, else why not.
-    private static let initializationFailure: String? = {
-        var message = [CChar](repeating: 0, count: 512)
-        guard envagent_libgit2_load(&message, message.count) == 0 else {
-            return String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        }
-        return git_libgit2_init() > 0 && envagent_git_configure() == 0 ? nil : "libgit2 failed to initialise"
-    }()
+    /// Whether `git_libgit2_init` and the agent's options (see `envagent_git_configure`) succeeded.
+    private static let initialized: Bool = git_libgit2_init() > 0 && envagent_git_configure() == 0
 
     static func ensureInitialized() throws {
-        if let failure = initializationFailure { throw AgentError.internal(failure) }
+        guard initialized else { throw AgentError.internal("libgit2 failed to initialise: \(lastErrorMessage())") }
     }
 
     /// Initialises libgit2 now rather than on first use: the resident agent does it once, so
-    /// the processes it forks for requests start with libgit2 ready.
-    public static func initialize() throws { try ensureInitialized() }
-
-    /// Whether the CA bundle is still unparsed (see `loadCertificateAuthorities`).
-    public static var certificateAuthoritiesDeferred: Bool { envagent_ca_certificates_deferred() != 0 }
-
-    /// Parses the system CA bundle that libgit2 would have parsed at start-up. Must run before
-    /// any HTTPS remote is contacted; until then TLS verification fails closed.
-    public static func loadCertificateAuthorities() throws {
+    /// the processes it forks for requests start with libgit2 ready (CA bundle parsed).
+    public static func initialize() throws {
         try ensureInitialized()
-        let rc = envagent_load_ca_certificates()
-        guard rc == 0 else { throw AgentError.internal("cannot load the system CA certificates (mbedTLS error \(rc))") }
     }
 
     /// Whether this libgit2 was built with the SSH transport (libssh2).

@@ -12,10 +12,6 @@ extension Operations {
             let lines = try layeredLines(names, environment: environment, layers: layers, in: snapshot, keys: &keys)
             return try Self.render(lines, format: format, manifestName: manifestName)
         }
-        if names.isEmpty, let rendered = try renderWhileReading(environment, in: snapshot, with: key, format: format,
-                                                                manifestName: manifestName) {
-            return rendered
-        }
         let lines = try Self.select(names, from: snapshot.secrets(environment), environment: environment)
         return try Self.render(lines, with: key, format: format, manifestName: manifestName)
     }
@@ -59,72 +55,5 @@ extension Operations {
             throw error
         }
         return SecretBytes(out)
-    }
-
-    /// FNV-1a of an env var: cheap enough for every line. A collision (even a crafted one) only
-    /// sends the render down the whole-file path, which compares the env vars themselves.
-    private static func fingerprint(_ bytes: ArraySlice<UInt8>) -> UInt64 {
-        bytes.withUnsafeBufferPointer { buffer in
-            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            for byte in buffer { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-            return hash
-        }
-    }
-
-    /// Every secret of `environment`, rendered while its secrets file is still being read:
-    /// inflating a large file takes about as long as opening its values, so other cores open
-    /// the lines read so far meanwhile. nil when the file cannot be read that way (a packed
-    /// object), is not in name order (a hand edit: the render order is the sorted one) or
-    /// breaks a read rule (`SecretsFile.problems`), and the caller renders from the whole file
-    /// (whose check names the line).
-    private func renderWhileReading(_ environment: String, in snapshot: StoreSnapshot, with key: EnvironmentKey,
-                                    format: RenderFormat, manifestName: String) throws -> SecretBytes? {
-        guard let id = try snapshot.fileID(StoreFormat.secretsPath(environment)),
-              let stream = try store.repository.openBlobStream(id) else { return nil }
-        struct Block: Sendable {
-            /// nil when a line breaks a read rule of its own (nothing of it is rendered).
-            let rendered: Result<SecretBytes, any Error>?
-            let first: String?, last: String?
-            let sorted: Bool
-            /// Hashes of the env vars, to find one on two lines without a String per line.
-            let envVarHashes: [UInt64]
-        }
-        var blocks: [Block] = []
-        let pieceSize = 64 * 1024
-        let lineBytes = 180 // about, for values of a few dozen characters
-        try Parallel.pipeline(expectedItems: stream.size / lineBytes, produce: { emit in
-            var carry: [UInt8] = [] // the start of a line whose end is not read yet
-            while true {
-                var bytes = carry
-                let start = bytes.count
-                bytes.append(contentsOf: repeatElement(0, count: pieceSize))
-                let count = try bytes.withUnsafeMutableBytes { try stream.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
-                bytes.removeLast(pieceSize - count)
-                guard count > 0 else {
-                    if !bytes.isEmpty { try emit(bytes) } // a last line without a newline
-                    return
-                }
-                let end = (bytes.lastIndex(of: UInt8(ascii: "\n")) ?? -1) + 1
-                carry = Array(bytes[end...])
-                bytes.removeLast(bytes.count - end)
-                if !bytes.isEmpty { try emit(bytes) }
-            }
-        }, transform: { bytes in
-            let lines = SecretsFile.lines(in: bytes)
-            let sound = lines.allSatisfy(SecretsFile.isSound)
-            return Block(rendered: sound ? Result { try Self.renderBlock(lines, with: key, format: format) } : nil,
-                         first: lines.first?.name, last: lines.last?.name, sorted: SecretsFile.isSorted(lines),
-                         envVarHashes: lines.map { Self.fingerprint($0.envVarBytes) })
-        }, consume: { blocks.append($0) })
-        var previous: String?
-        var envVars = Set<UInt64>(minimumCapacity: stream.size / lineBytes)
-        for block in blocks {
-            if let first = block.first, let last = previous, !SecretsFile.precedes(last, first) { return nil }
-            guard block.sorted, block.rendered != nil else { return nil }
-            // An env var on two lines (or a hash collision): the whole-file path decides.
-            for hash in block.envVarHashes where !envVars.insert(hash).inserted { return nil }
-            previous = block.last ?? previous
-        }
-        return DotEnv.framed(try blocks.map { try $0.rendered!.get() }, format: format, manifestName: manifestName)
     }
 }

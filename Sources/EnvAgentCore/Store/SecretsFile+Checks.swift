@@ -43,8 +43,8 @@ extension SecretsFile {
     }
 
     /// Whether `line` passes the rules of a single line (five fields, its NAME, its ENV_VAR, a
-    /// write-only value's ENV_VAR), without building messages: the streaming render checks
-    /// every line.
+    /// write-only value's ENV_VAR), without building messages: most lines pass, and only those
+    /// that do not get `problems(of:)`.
     static func isSound(_ line: SecretLine) -> Bool {
         guard line.isWellFormed, Validation.isValidName(line.name), Validation.isValidEnvVar(utf8: line.envVarBytes) else {
             return false

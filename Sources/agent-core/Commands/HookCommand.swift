@@ -30,15 +30,6 @@ struct HookCommand: ParsableCommand {
                             operations: global.operations)
     }
 
-    /// The post-* hooks never take options, and git runs them on every checkout, merge and
-    /// rebase step: `agent hook post-… ARGS` (nothing starting with `-`) skips the general
-    /// argument parser, whose start-up costs more than the no-op check itself (`Agent.main`).
-    static func plainPostHook(_ argv: [String]) -> (name: String, arguments: [String])? {
-        guard argv.count >= 3, argv[1] == "hook", argv[2].hasPrefix("post-"), HookScripts.names.contains(argv[2]),
-              !argv.dropFirst(3).contains(where: { $0.hasPrefix("-") }) else { return nil }
-        return (argv[2], Array(argv.dropFirst(3)))
-    }
-
     /// post-checkout, post-merge, post-rewrite: re-render the targets when the store changed.
     /// Never fails (problems are warnings). `workingTree` (the current directory, where git
     /// runs hooks, unless --store named another repository) allows post-checkout's check that

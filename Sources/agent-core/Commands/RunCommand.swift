@@ -18,22 +18,28 @@ struct RunCommand: AgentCommand {
     @Flag(name: .customLong("no-override"), help: "Keep inherited variables that are already set.") var noOverride = false
     @Flag(name: .customLong("mask"), help: "Mask values in the command's output even on a terminal.") var mask = false
     @Flag(name: .customLong("no-mask"), help: "Never mask the command's output (run it with exec).") var noMask = false
+    /// Names, `--`, then the command: captured as given, so that the command's own options
+    /// (after `--`) are never read as agent's. ArgumentParser cannot declare an array of
+    /// names followed by a `--`-terminated array.
     @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("Secret names (all when none are named), then -- and the command.", valueName: "NAME… -- CMD ARGS…"))
     var words: [String] = []
 
     /// Secret names before `--`, the command after it.
-    var split: (names: [String], command: [String]) {
-        guard let dash = words.firstIndex(of: "--") else { return ([], words) }
-        return (Array(words[..<dash]), Array(words[(dash + 1)...]))
-    }
+    var names: [String] { Array(words.prefix { $0 != "--" }) }
+    var command: [String] { words.firstIndex(of: "--").map { Array(words[($0 + 1)...]) } ?? [] }
 
     func validate() throws {
         guard !(mask && noMask) else { throw ValidationError("--mask and --no-mask exclude each other") }
-        guard !split.command.isEmpty else { throw ValidationError("name the command to run after --, e.g. agent run -- npm start") }
+        // Before `--` every word is agent's: `agent run --help` and `agent run NAME -h` ask for
+        // this help, never run a program called `--help`.
+        if names.contains(where: { $0 == "--help" || $0 == "-h" }) { throw CleanExit.helpRequest(self) }
+        if let option = names.first(where: { $0.hasPrefix("-") }) {
+            throw ValidationError("unexpected option '\(option)' among the names: options go before the names, the command after --")
+        }
+        guard !command.isEmpty else { throw ValidationError("name the command to run after --, e.g. agent run -- npm start") }
     }
 
     func execute() throws {
-        let (names, command) = split
         let entries = try global.operations().entries(names: names, environment: global.environment)
         for entry in entries {
             if noOverride && getenv(entry.envVar) != nil { continue }
