@@ -89,6 +89,9 @@ import Testing
         let serve = try b.box.agent(["serve", "--listen", "127.0.0.1:0"])
         #expect(serve.status == 3, "\(serve.stderr)")
         #expect(serve.stderr.contains("is protected by a passphrase"))
+        let watch = try b.box.agent(["watch", "--interval", "1", "--pull-only"])
+        #expect(watch.status == 3, "\(watch.stderr)")
+        #expect(watch.stderr.contains("is protected by a passphrase"))
         // A write-only write needs no secret key, so no passphrase: the key is not a member of "other".
         let stranger = try b.box.exec(agentBinary, ["keygen", "--ci"], stdin: nil, env: [:], cwd: b.box.root).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines)
@@ -196,7 +199,7 @@ import Testing
     // MARK: The terminal prompt, through a real pseudo-terminal
 
     /// Runs `agent args` on a new pseudo-terminal (its controlling terminal and all three
-    /// streams), answering each passphrase prompt with the next of `answers` ("^C" sends an
+    /// streams), answering each prompt (output ending in ":") with the next of `answers` ("^C" sends an
     /// interrupt). Returns what it printed, how it ended, and whether echo was off during the
     /// first prompt and on again afterwards.
     func onTerminal(_ box: Sandbox, _ args: [String], answers: [String]) throws -> [String: Any] {
@@ -217,7 +220,7 @@ import Testing
         while status is None and time.time() < deadline:
             r, _, _ = select.select([master], [], [], 0.1)
             if r: out += os.read(master, 4096)
-            if answers and out.count(b"passphrase") + out.count(b"Passphrase") > 0 and out.rstrip().endswith(b":"):
+            if answers and out.rstrip().endswith(b":"):
                 if echo_during is None: echo_during = bool(termios.tcgetattr(slave)[3] & termios.ECHO)
                 answer = answers.pop(0)
                 os.write(master, b"\x03" if answer == "^C" else answer.encode() + b"\n")
@@ -274,5 +277,13 @@ import Testing
         let change = try onTerminal(b.box, ["passphrase", "--kdf", "interactive"], answers: ["tty secret", "new one", "new one"])
         #expect(change["exit"] as? Int == 0, "\(change["out"] ?? "")")
         #expect(try b.box.agent(["render"], env: try b.unlocking("new one")).stdout == "A='alpha'\n")
+
+        // A value typed at the prompt, then the passphrase: neither is echoed.
+        let set = try onTerminal(b.box, ["set", "B"], answers: ["bee value", "new one"])
+        #expect(set["exit"] as? Int == 0, "\(set["out"] ?? "")")
+        #expect((set["out"] as? String)?.contains("Value for B: ") == true)
+        #expect((set["out"] as? String).map { !$0.contains("bee value") && !$0.contains("new one") } == true)
+        #expect(set["echo_after"] as? Bool == true)
+        #expect(try b.box.agent(["render", "B"], env: try b.unlocking("new one")).stdout == "B='bee value'\n")
     }
 }
