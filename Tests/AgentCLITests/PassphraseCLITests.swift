@@ -89,6 +89,12 @@ import Testing
         let serve = try b.box.agent(["serve", "--listen", "127.0.0.1:0"])
         #expect(serve.status == 3, "\(serve.stderr)")
         #expect(serve.stderr.contains("is protected by a passphrase"))
+        // keygen --passphrase cannot ask either: invalid_request, and no file is written.
+        let keygen = try b.box.agent(["keygen", "--passphrase", "-o", b.box.root + "/second", "--json"])
+        #expect(keygen.status == 2 && keygen.envelope?["type"] as? String == "invalid_request", "\(keygen.stderr)")
+        #expect(try b.box.agent(["keygen", "--passphrase", "-o", b.box.root + "/second"]).stderr
+            .contains("hint: set AGENT_NEW_PASSPHRASE_FILE to a file holding the new passphrase"))
+        #expect(!FileManager.default.fileExists(atPath: b.box.root + "/second"))
         let watch = try b.box.agent(["watch", "--interval", "1", "--pull-only"])
         #expect(watch.status == 3, "\(watch.stderr)")
         #expect(watch.stderr.contains("is protected by a passphrase"))
