@@ -134,6 +134,25 @@ public enum Crypto {
         return out
     }
 
+    /// Seals `plaintext` under `key` with the caller's `nonce` (which must never repeat under
+    /// `key`); returns ciphertext ‖ tag. For a key used once, like one derived from a fresh salt.
+    public static func seal(_ plaintext: SecretBytes, key: SecretBytes, nonce: [UInt8], associatedData: [UInt8]) throws -> [UInt8] {
+        try ensureInitialized()
+        guard key.count == aeadKeyBytes, nonce.count == aeadNonceBytes else { throw AgentError.internal("wrong AEAD key or nonce length") }
+        var out = [UInt8](repeating: 0, count: plaintext.count + aeadTagBytes)
+        var written: UInt64 = 0
+        let rc = plaintext.withUnsafeBytes { m in
+            key.withUnsafeBytes { k in
+                crypto_aead_xchacha20poly1305_ietf_encrypt(
+                    &out, &written, m.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(m.count),
+                    associatedData, UInt64(associatedData.count), nil, nonce,
+                    k.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            }
+        }
+        guard rc == 0 else { throw AgentError.internal("encryption failed") }
+        return out
+    }
+
     /// Opens nonce ‖ ciphertext ‖ tag; `nil` when the tag does not verify (wrong key, wrong
     /// associated data, or tampered bytes).
     public static func open(_ sealed: [UInt8], key: SecretBytes, associatedData: [UInt8]) throws -> SecretBytes? {
@@ -164,6 +183,36 @@ public enum Crypto {
             s + aeadNonceBytes, UInt64(sealed.count - aeadNonceBytes),
             associatedData.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(associatedData.count),
             s, key.baseAddress!.assumingMemoryBound(to: UInt8.self)) == 0
+    }
+
+    // MARK: Passphrase hashing (Argon2id)
+
+    public static let passphraseSaltBytes = Int(crypto_pwhash_saltbytes())
+    /// `crypto_pwhash_ALG_ARGON2ID13`.
+    public static let argon2id13 = crypto_pwhash_alg_argon2id13()
+
+    /// Argon2id (version 1.3) of `passphrase` with `salt`, `opsLimit` passes over `memLimit`
+    /// bytes: a `length`-byte key. Fails `internal_error` when the memory cannot be allocated.
+    public static func deriveKey(passphrase: SecretBytes, salt: [UInt8], opsLimit: UInt64, memLimit: Int,
+                                 length: Int = aeadKeyBytes) throws -> SecretBytes {
+        try ensureInitialized()
+        guard salt.count == passphraseSaltBytes else { throw AgentError.internal("wrong passphrase salt length") }
+        let key = SecretBytes(count: length)
+        let rc = key.withUnsafeMutableBytes { out in
+            passphrase.withUnsafeBytes { pass in
+                let derive = { (pointer: UnsafePointer<CChar>, count: Int) in
+                    crypto_pwhash(out.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(length),
+                                  pointer, UInt64(count), salt, opsLimit, memLimit, argon2id13)
+                }
+                if let base = pass.baseAddress { return derive(base.assumingMemoryBound(to: CChar.self), pass.count) }
+                var none: CChar = 0 // an empty passphrase still has an address
+                return derive(&none, 0)
+            }
+        }
+        guard rc == 0 else {
+            throw AgentError.internal("cannot derive the key from the passphrase (Argon2id with \(memLimit / 1_048_576) MiB: out of memory?)")
+        }
+        return key
     }
 
     // MARK: Key pairs and sealed boxes (X25519)

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// An X25519 key pair and its key texts.
 ///
@@ -79,12 +80,16 @@ public struct IdentitySource: Sendable {
     public var environmentFile: String?
     public var flagFile: String?
     public var defaultFile: String
+    /// Asked for the passphrase of a protected identity file that is not resident yet.
+    public var passphraseProvider: PassphraseProvider
 
-    public init(environmentText: String?, environmentFile: String?, flagFile: String?, defaultFile: String) {
+    public init(environmentText: String?, environmentFile: String?, flagFile: String?, defaultFile: String,
+                passphraseProvider: PassphraseProvider = .standard) {
         self.environmentText = environmentText
         self.environmentFile = environmentFile
         self.flagFile = flagFile
         self.defaultFile = defaultFile
+        self.passphraseProvider = passphraseProvider
     }
 
     /// Reads `AGENT_IDENTITY`, `AGENT_IDENTITY_FILE` and the config dir from the process environment.
@@ -102,27 +107,97 @@ public struct IdentitySource: Sendable {
     /// The file an identity would be written to by `agent keygen`.
     public var writableFile: String { environmentFile ?? flagFile ?? defaultFile }
 
+    /// This source with another passphrase provider.
+    public func with(_ passphraseProvider: PassphraseProvider) -> IdentitySource {
+        var copy = self
+        copy.passphraseProvider = passphraseProvider
+        return copy
+    }
+
     /// Loads the identity, or nil when none is configured at all (the default file is absent).
-    /// A configured but unreadable, exposed or malformed identity is an error.
+    /// A configured but unreadable, exposed or malformed identity is an error. A protected file
+    /// is unlocked with the resident identity of the same public key when there is one, else
+    /// with `passphraseProvider`; what it unlocks becomes resident (asked once per process).
     public func load() throws -> Identity? {
+        try load(passphraseProvider: passphraseProvider)
+    }
+
+    public func load(passphraseProvider: PassphraseProvider) throws -> Identity? {
         if let text = environmentText { return try Identity.parseSecretKey(text) }
-        if let file = environmentFile ?? flagFile { return try Self.loadFile(file, required: true) }
-        return try Self.loadFile(defaultFile, required: false)
+        let path = environmentFile ?? flagFile ?? defaultFile
+        guard let file = try Self.readFile(path, required: environmentFile ?? flagFile != nil) else { return nil }
+        return try Self.identity(in: file, path: path, passphraseProvider: passphraseProvider)
+    }
+
+    /// The public key of the identity, or nil when none is configured; never asks for a passphrase.
+    public func publicKey() throws -> [UInt8]? {
+        if let text = environmentText { return try Identity.parseSecretKey(text).publicKey }
+        let path = environmentFile ?? flagFile ?? defaultFile
+        return try Self.readFile(path, required: environmentFile ?? flagFile != nil)?.publicKey
     }
 
     /// The identity file this source reads when no key text is given.
     public var file: String { environmentFile ?? flagFile ?? defaultFile }
 
     public func require() throws -> Identity {
-        guard let identity = try load() else {
-            throw AgentError(.authenticationFailed, "no identity: \(defaultFile) does not exist and AGENT_IDENTITY is not set",
-                             details: [.init(loc: ["identity"], msg: "no identity configured", type: "missing")],
-                             hint: "create one with `agent keygen`, or set AGENT_IDENTITY / AGENT_IDENTITY_FILE")
-        }
+        guard let identity = try load() else { throw noIdentity }
         return identity
     }
 
-    static func loadFile(_ path: String, required: Bool) throws -> Identity? {
+    /// Unlocks the identity once and keeps it resident in this process, so later loads of the
+    /// same identity (by any `IdentitySource` whose file states the same public key) never ask
+    /// again. What `agent serve`, `agent watch` and a resident agent call at start.
+    @discardableResult
+    public func unlockResident(passphraseProvider: PassphraseProvider? = nil) throws -> Identity {
+        guard let identity = try load(passphraseProvider: passphraseProvider ?? self.passphraseProvider) else { throw noIdentity }
+        ResidentIdentity.install(identity)
+        return identity
+    }
+
+    private var noIdentity: AgentError {
+        AgentError(.authenticationFailed, "no identity: \(defaultFile) does not exist and AGENT_IDENTITY is not set",
+                   details: [.init(loc: ["identity"], msg: "no identity configured", type: "missing")],
+                   hint: "create one with `agent keygen`, or set AGENT_IDENTITY / AGENT_IDENTITY_FILE")
+    }
+
+    /// The identity of `file` read from `path`.
+    /// `usesResident: false` always asks (to prove the passphrase before changing it).
+    public static func identity(in file: IdentityFile, path: String, passphraseProvider: PassphraseProvider,
+                                usesResident: Bool = true) throws -> Identity {
+        switch file {
+        case .plain(let identity):
+            return identity
+        case .protected(let protected):
+            if usesResident, let resident = ResidentIdentity.identity(publicKey: protected.publicKey) { return resident }
+            var attempt = 1
+            while let passphrase = try passphraseProvider.passphrase(PassphraseRequest(file: path, attempt: attempt)) {
+                if let identity = try protected.unlock(passphrase: passphrase) {
+                    ResidentIdentity.install(identity)
+                    return identity
+                }
+                attempt += 1
+            }
+            throw attempt == 1 ? locked(path) : wrongPassphrase(path)
+        }
+    }
+
+    /// `authentication_failed` for a protected identity and no way to get its passphrase.
+    public static func locked(_ path: String) -> AgentError {
+        AgentError(.authenticationFailed, "identity file \(path) is protected by a passphrase and there is no terminal to ask for it",
+                   details: [.init(loc: ["identity"], msg: "passphrase required", type: "passphrase_required")],
+                   hint: "start the agent once (`eval \"$(agent start)\"`), set \(PassphraseProvider.fileVariable) to a file holding the passphrase, or use AGENT_IDENTITY in CI")
+    }
+
+    /// `authentication_failed` for a wrong passphrase (or a changed file: they look the same).
+    public static func wrongPassphrase(_ path: String) -> AgentError {
+        AgentError(.authenticationFailed, "cannot unlock identity file \(path): wrong passphrase, or the file was changed",
+                   details: [.init(loc: ["identity"], msg: "wrong passphrase", type: "wrong_passphrase")],
+                   hint: "check the passphrase (and \(PassphraseProvider.fileVariable) when set); a changed file must be restored from a backup")
+    }
+
+    /// The parsed identity file at `path`, after the mode and ownership checks; nil when it is
+    /// absent and not `required`.
+    public static func readFile(_ path: String, required: Bool) throws -> IdentityFile? {
         guard let mode = FileIO.mode(path) else {
             if !required { return nil }
             throw AgentError(.authenticationFailed, "identity file \(path) does not exist",
@@ -134,19 +209,9 @@ public struct IdentitySource: Sendable {
                              hint: "chmod 600 \(path)")
         }
         try checkOwnership(path)
-        // Checked like the file, but not read again: the key the resident agent unlocked.
-        if let resident = ResidentIdentity.matching(path) { return resident }
         var bytes = try FileIO.read(path)
         defer { Crypto.wipe(&bytes) }
-        let text = String(decoding: bytes, as: UTF8.self)
-        guard let line = text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" })
-            .map({ $0.trimmingWhitespace() })
-            .first(where: { !$0.isEmpty && !$0.hasPrefix("#") })
-        else {
-            throw AgentError(.authenticationFailed, "identity file \(path) holds no key",
-                             hint: "create one with `agent keygen`")
-        }
-        return try Identity.parseSecretKey(line)
+        return try IdentityFile.parse(bytes, path: path)
     }
 
     /// As ssh checks its keys' paths: the file is the user's own, and its folder belongs to the
@@ -169,15 +234,14 @@ public struct IdentitySource: Sendable {
         }
     }
 
-    /// Writes a new identity file (0600 in a 0700 folder); never overwrites one.
-    public func write(_ identity: Identity, to path: String) throws {
-        let folder = FileIO.dirname(path)
-        try FileIO.makeDirectories(folder, mode: 0o700)
-        let text = "# EnvAgent identity. Keep this file private (mode 0600).\n# public key: \(identity.publicKeyText)\n\(identity.secretKeyText)\n"
-        var bytes = Array(text.utf8)
-        defer { Crypto.wipe(&bytes) }
+    /// Writes a new identity file (0600 in a 0700 folder), sealed under `passphrase` when given;
+    /// never overwrites one.
+    public func write(_ identity: Identity, to path: String, passphrase: SecretBytes? = nil,
+                      limits: PassphraseLimits = .moderate) throws {
+        let text = try IdentityFile.text(for: identity, passphrase: passphrase, limits: limits)
+        try FileIO.makeDirectories(FileIO.dirname(path), mode: 0o700)
         do {
-            try FileIO.createExclusively(path, bytes: bytes, mode: 0o600)
+            try FileIO.createExclusively(path, bytes: text.bytes, mode: 0o600)
         } catch var error as AgentError where error.kind == .alreadyExists {
             // Never advise deleting it: it may be the only key that opens someone's values.
             error.message = "an identity file already exists at \(path); it is kept as it is"
@@ -185,6 +249,41 @@ public struct IdentitySource: Sendable {
             error.hint = "`agent whoami` prints its public key; to create another identity, write it elsewhere with `agent keygen -o FILE`"
             throw error
         }
+    }
+
+    /// Replaces the identity file at `path` with `identity`, sealed under `passphrase` or plain
+    /// without one: the new file is written and synced beside it (mode 0600) and renamed over
+    /// it, so the old file stays whole until the new one is complete.
+    public static func replace(_ path: String, with identity: Identity, passphrase: SecretBytes?,
+                               limits: PassphraseLimits = .moderate) throws {
+        let text = try IdentityFile.text(for: identity, passphrase: passphrase, limits: limits)
+        // Never replace a key with a file that would not give it back.
+        guard try IdentityFile.parse(text.bytes, path: path).publicKey == identity.publicKey else {
+            throw AgentError.internal("the new identity file does not hold the same key")
+        }
+        try text.withUnsafeBytes { try FileIO.writeAtomically(path, bytes: $0, mode: 0o600) }
+    }
+}
+
+/// Identities unlocked in this process, found by public key: a protected identity file is
+/// unlocked once and every later load of the same key (another `IdentitySource`, another
+/// request of a long-running process, a forked child) uses the resident one.
+public enum ResidentIdentity {
+    private static let identities = Mutex<[Identity]>([])
+
+    public static func install(_ identity: Identity) {
+        identities.withLock { list in
+            if !list.contains(where: { Crypto.equal($0.publicKey, identity.publicKey) }) { list.append(identity) }
+        }
+    }
+
+    public static func identity(publicKey: [UInt8]) -> Identity? {
+        identities.withLock { list in list.first { Crypto.equal($0.publicKey, publicKey) } }
+    }
+
+    /// Drops every resident identity; each secret key is wiped when its last user lets go.
+    public static func removeAll() {
+        identities.withLock { $0.removeAll() }
     }
 }
 

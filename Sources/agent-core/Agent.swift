@@ -11,7 +11,7 @@ struct Agent: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            InitCommand.self, KeygenCommand.self, WhoamiCommand.self,
+            InitCommand.self, KeygenCommand.self, WhoamiCommand.self, PassphraseCommand.self,
             CreateCommand.self, UpdateCommand.self, SetCommand.self,
             GetCommand.self, ListCommand.self, DeleteCommand.self, EnvsCommand.self,
             RenderCommand.self, RunCommand.self, ImportCommand.self, CopyCommand.self, BaseCommand.self, HistoryCommand.self,

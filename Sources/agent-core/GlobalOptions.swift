@@ -27,7 +27,8 @@ struct GlobalOptions: ParsableArguments {
 
     /// The operations on the store. Packing, once due after a commit, is left to a background
     /// `agent gc --auto` (started at most once per command), so no command waits for a pack.
-    static func operations(storePath: String?, identityFile: String?) throws -> Operations {
+    static func operations(storePath: String?, identityFile: String?,
+                           passphraseProvider: PassphraseProvider = .standard) throws -> Operations {
         let store = try Store.open(path: storePath)
         var started = false
         store.onPackingDue = { [unowned store] in
@@ -35,7 +36,7 @@ struct GlobalOptions: ParsableArguments {
             started = true
             BackgroundProcess.start(FileIO.executablePath(), ["gc", "--auto", "--store", store.repository.gitDirectory])
         }
-        return Operations(store: store, identitySource: .fromEnvironment(flagFile: identityFile))
+        return Operations(store: store, identitySource: IdentitySource.fromEnvironment(flagFile: identityFile).with(passphraseProvider))
     }
 }
 

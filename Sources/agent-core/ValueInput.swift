@@ -62,30 +62,12 @@ struct ValueOptions: ParsableArguments {
         return try prompt("Value for \(name): ")
     }
 
-    /// Reads a line from the terminal with echo off.
+    /// Reads a line from the terminal with echo off (restored on every exit, Ctrl-C included).
     private static func prompt(_ text: String) throws -> SecretBytes {
-        guard let tty = Terminal.open() else {
-            throw AgentError(.invalidRequest, "no value: standard input is a terminal but /dev/tty cannot be opened",
+        guard let value = try Terminal.readSecret(prompt: text) else {
+            throw AgentError(.invalidRequest, "no value: standard input is a terminal but /dev/tty cannot be read",
                              hint: "pipe the value on stdin: printf %s \"$VALUE\" | agent …")
         }
-        defer { close(tty) }
-        var saved = termios()
-        let hasTermios = tcgetattr(tty, &saved) == 0
-        if hasTermios {
-            var silent = saved
-            silent.c_lflag &= ~tcflag_t(ECHO)
-            tcsetattr(tty, TCSAFLUSH, &silent)
-        }
-        defer {
-            if hasTermios { tcsetattr(tty, TCSAFLUSH, &saved) }
-            _ = "\n".withCString { Glibc.write(tty, $0, 1) }
-        }
-        _ = text.withCString { Glibc.write(tty, $0, strlen($0)) }
-        var bytes: [UInt8] = []
-        var byte: UInt8 = 0
-        while Glibc.read(tty, &byte, 1) == 1 && byte != UInt8(ascii: "\n") { bytes.append(byte) }
-        if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
-        defer { Crypto.wipe(&bytes) }
-        return SecretBytes(Array(bytes))
+        return value
     }
 }

@@ -17,7 +17,8 @@ struct ServeCommand: AsyncParsableCommand {
             Listens on 127.0.0.1:8787 by default, or on a unix socket (--socket, created 0600). \
             Requests need a bearer token from `agent tokens create`. One log line per request on \
             stderr (never a value or a token). SIGTERM/SIGINT stop it gracefully: queued writes \
-            are committed first.
+            are committed first. A passphrase-protected identity is unlocked once at start (terminal, \
+            or the file named by AGENT_PASSPHRASE_FILE); requests never prompt.
             """)
 
     @Option(help: ArgumentHelp("The store's git repository (default: the one containing the current directory).", valueName: "path"))
@@ -67,8 +68,10 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let identitySource = IdentitySource.fromEnvironment(flagFile: identity)
-            _ = try identitySource.require()
+            // A protected identity is unlocked once, here (terminal, or AGENT_PASSPHRASE_FILE);
+            // requests use the resident key and never prompt.
+            let identitySource = IdentitySource.fromEnvironment(flagFile: identity).with(.nonInteractive)
+            try identitySource.unlockResident(passphraseProvider: .standard)
             let listenOn: ServerOptions.Listen
             if let socket {
                 listenOn = .unix(path: socket)

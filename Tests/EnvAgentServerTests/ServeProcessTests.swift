@@ -17,13 +17,14 @@ struct ServeProcessTests {
         private let output = Shared("")
         let address: String
 
-        init(_ fixture: APIFixture, _ arguments: [String]) throws {
+        init(_ fixture: APIFixture, _ arguments: [String], environment extra: [String: String] = [:]) throws {
             process = Process()
             process.executableURL = URL(fileURLWithPath: try agentBinaryPath())
             process.arguments = ["serve", "--store", fixture.repo, "--state-dir", fixture.stateDirectory] + arguments
             var environment = ProcessInfo.processInfo.environment
             environment["AGENT_IDENTITY_FILE"] = fixture.identitySource.environmentFile
             environment["AGENT_IDENTITY"] = nil
+            environment.merge(extra) { $1 }
             process.environment = environment
             let pipe = Pipe()
             process.standardError = pipe
@@ -83,6 +84,37 @@ struct ServeProcessTests {
         #expect(!FileManager.default.fileExists(atPath: socket))
         #expect(server.stderr.contains("path=/v1/environments/dev/secrets"))
         #expect(!server.stderr.contains("socket-value") && !server.stderr.contains(String(token.suffix(20))))
+    }
+
+    /// A passphrase-protected identity is unlocked once at start (from AGENT_PASSPHRASE_FILE):
+    /// requests decrypt with the resident key even after the passphrase file is gone.
+    @Test func protectedIdentityIsUnlockedOnceAtStart() async throws {
+        let fixture = try APIFixture()
+        try fixture.seed([("LOCKED_KEY", "locked-value-0123456789")])
+        let token = try fixture.token([.read])
+        let identityFile = try #require(fixture.identitySource.environmentFile)
+        let identity = try fixture.identitySource.require()
+        let passphraseFile = fixture.root + "/pass"
+        try "serve pass\n".write(toFile: passphraseFile, atomically: true, encoding: .utf8)
+        try IdentitySource.replace(identityFile, with: identity, passphrase: SecretBytes(Array("serve pass".utf8)), limits: .interactive)
+        let server = try Server(fixture, ["--listen", "127.0.0.1:0"], environment: ["AGENT_PASSPHRASE_FILE": passphraseFile])
+        let port = try #require(Int(server.address.split(separator: ":").last ?? ""), "\(server.stderr)")
+        try FileManager.default.removeItem(atPath: passphraseFile)
+        let http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+        for _ in 0..<2 {
+            let list = try await Self.get(http, "http://127.0.0.1:\(port)/v1/environments/dev/secrets", token: token)
+            #expect(list.0 == 200 && list.1.contains("locke••••89"), "\(list)")
+        }
+        try await http.shutdown()
+        #expect(server.terminate() == 0)
+        #expect(!server.stderr.contains("serve pass"))
+
+        // Without the passphrase file (and no terminal) it refuses to start: exit 3.
+        let refused = try Server(fixture, ["--listen", "127.0.0.1:0"])
+        refused.process.waitUntilExit()
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(refused.process.terminationStatus == 3, "\(refused.stderr)")
+        #expect(refused.stderr.contains("AGENT_PASSPHRASE_FILE"))
     }
 
     /// SIGTERM while writes are in flight: the test holds the store's write lock so the writes

@@ -52,7 +52,7 @@ extension Operations {
 
     public func recipients(_ selection: EnvironmentSelection) throws -> [EnvironmentRecipients] {
         let snapshot = try store.snapshot()
-        let me = try? identitySource.load()?.publicKey
+        let me = try? identitySource.publicKey()
         return try resolve(selection, in: snapshot).map { environment in
             let file = try snapshot.recipientsFile(environment)
             return EnvironmentRecipients(

@@ -45,7 +45,10 @@ public struct Operations {
         let header = try snapshot.requireHeader()
         let file = try trusted ?? trustedRecipients(environment, in: snapshot)
         guard !file.recipients.isEmpty else { throw Self.noEnvironment(environment) }
-        if let identity = try identitySource.load(), file.member(identity.publicKey) != nil {
+        // The public key decides membership, so a write-only writer with a protected identity
+        // is never asked for its passphrase.
+        if let publicKey = try identitySource.publicKey(), file.member(publicKey) != nil {
+            let identity = try identitySource.require()
             return .member(try EnvironmentKey.unwrap(from: file.recipients, identity: identity,
                                                      storeID: header.storeID, environment: environment))
         }
@@ -76,8 +79,8 @@ public struct Operations {
     /// `summary`, and a trailer naming the writer's public key when there is an identity, so
     /// `agent history` can show the recipient's label.
     func commitMessage(_ summary: String) -> String {
-        guard let identity = try? identitySource.load() else { return summary }
-        return "\(summary)\n\n\(Self.writerTrailer) \(identity.publicKeyText)"
+        guard let publicKey = try? identitySource.publicKey() else { return summary }
+        return "\(summary)\n\n\(Self.writerTrailer) \(Identity.publicKeyText(publicKey))"
     }
 
     static let writerTrailer = "EnvAgent-Writer:"

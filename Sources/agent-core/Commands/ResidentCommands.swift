@@ -54,9 +54,13 @@ struct StartCommand: ParsableCommand {
             throw AgentError(.invalidRequest, "AGENT_IDENTITY is set: the resident agent holds an identity file, not a key text",
                              hint: "unset AGENT_IDENTITY (commands with it set run without the agent anyway)")
         }
+        // Asked once, here, while the terminal is still ours (or AGENT_PASSPHRASE_FILE). The key
+        // then lives only in guarded memory; no plain copy stays resident in the agent.
         var held: ResidentAgent.HeldIdentity?
-        if let loaded = try source.load(), let stamp = FileStamp(source.file) {
-            held = (try GuardedKey(copying: loaded.secretKey), loaded.publicKeyText, source.file, stamp)
+        if FileIO.exists(source.file) {
+            let unlocked = try source.unlockResident(passphraseProvider: .standard)
+            held = (try GuardedKey(copying: unlocked.secretKey), unlocked.publicKeyText, source.file)
+            ResidentIdentity.removeAll()
         }
         try Libgit2.initialize()
         let listener = try ResidentAgent.listen(at: path)

@@ -10,7 +10,8 @@ struct WatchCommand: AgentCommand {
             Every --interval seconds: sync (fetch and merge; also push unless --pull-only), then re-render \
             each target of .envagent/targets whose content changed and run its on-change command. Logs one \
             line per sync to stderr (never a value). SIGTERM/SIGINT stop it between cycles; SIGHUP re-reads \
-            the targets file. A failing remote or a bad commit leaves every rendered file as it was.
+            the targets file. A passphrase-protected identity is unlocked once at start (terminal, or the file \
+            named by AGENT_PASSPHRASE_FILE). A failing remote or a bad commit leaves every rendered file as it was.
             """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var remote: RemoteOptions
@@ -25,7 +26,11 @@ struct WatchCommand: AgentCommand {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: "agent.watch")
         logger.logLevel = .info
-        let operations = try global.operations()
+        // A protected identity is unlocked once, here (terminal or AGENT_PASSPHRASE_FILE); the
+        // cycles use the resident key and never prompt.
+        if try global.identitySource.publicKey() != nil { try global.identitySource.unlockResident() }
+        let operations = try GlobalOptions.operations(storePath: global.store, identityFile: global.identity,
+                                                      passphraseProvider: .nonInteractive)
         // A long-running process packs inline (between cycles nobody waits) rather than leave
         // background children to reap.
         operations.store.onPackingDue = nil

@@ -14,8 +14,8 @@ import Glibc
 /// request process opens the repository itself, so it never sees stale data. This process is
 /// single-threaded (fork keeps only the calling thread) and never runs a command itself.
 final class ResidentAgent {
-    /// The unlocked key, its public key text, and the file (and version of it) it came from.
-    typealias HeldIdentity = (key: GuardedKey, publicKeyText: String, path: String, stamp: FileStamp)
+    /// The unlocked key, its public key text, and the file it came from.
+    typealias HeldIdentity = (key: GuardedKey, publicKeyText: String, path: String)
 
     struct Configuration {
         var socketPath: String
@@ -213,8 +213,10 @@ final class ResidentAgent {
             Console.err("agent: error: cannot enter \(request.directory): \(FileIO.errnoMessage())")
             exit(AgentError.Kind.invalidRequest.exitCode)
         }
+        // Resident in this process only: a protected identity file stating its public key opens
+        // without a passphrase (see IdentitySource.load); any other identity is read as usual.
         if let identity = configuration.identity, let resident = try? identity.key.withKey({ try Identity(secretKey: $0) }) {
-            ResidentIdentity.install(resident, path: identity.path, stamp: identity.stamp)
+            ResidentIdentity.install(resident)
         }
         ResidentRequest.connection.withLock { $0 = connection }
         Agent.main(request.arguments)
