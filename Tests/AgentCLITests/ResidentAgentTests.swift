@@ -218,6 +218,34 @@ import Testing
         #expect(try Self.requestsServed(box) == served)
     }
 
+    /// A passphrase-protected identity: `agent start` asks once (here from
+    /// AGENT_PASSPHRASE_FILE), then commands work through the agent without it; without the
+    /// agent a non-interactive command fails with authentication_failed and the hint; a wrong
+    /// passphrase starts no agent.
+    @Test func passphraseIdentityIsAskedOnceAtStart() throws {
+        let box = try Sandbox(keygen: false)
+        _ = try box.agent("stop")
+        let passphrase = box.root + "/passphrase", wrong = box.root + "/wrong"
+        try "correct horse battery staple\n".write(toFile: passphrase, atomically: true, encoding: .utf8)
+        try "not it\n".write(toFile: wrong, atomically: true, encoding: .utf8)
+        let keygen = try box.agent(["keygen", "--passphrase", "--kdf", "interactive"], env: ["AGENT_NEW_PASSPHRASE_FILE": passphrase])
+        #expect(keygen.status == 0, "\(keygen.stderr)")
+        let refused = try box.agent(["start"], env: ["AGENT_PASSPHRASE_FILE": wrong])
+        #expect(refused.status == AgentError.Kind.authenticationFailed.exitCode, "\(refused.stderr)")
+        #expect(try box.agent("status").status == AgentUnavailable.exitCode, "a wrong passphrase started an agent")
+        let unasked = try box.agent("start")
+        #expect(unasked.status == AgentError.Kind.authenticationFailed.exitCode, "no terminal, no passphrase file: \(unasked.stderr)")
+        let started = try box.agent(["start"], env: ["AGENT_PASSPHRASE_FILE": passphrase])
+        #expect(started.status == 0, "\(started.stderr)")
+        try FileManager.default.removeItem(atPath: passphrase)
+        #expect(try box.agent("init").status == 0)
+        #expect(try box.agent("set", "K", stdin: "protected-value").status == 0)
+        #expect(try box.agent("get", "K", "--reveal").stdout == "protected-value\n")
+        let alone = try box.agent(["get", "K", "--reveal"], env: ["AGENT_NO_DAEMON": "1"])
+        #expect(alone.status == AgentError.Kind.authenticationFailed.exitCode)
+        #expect(alone.stderr.contains("agent start"), "\(alone.stderr)")
+    }
+
     @Test func theClientsErrorMatchesTheCoreKind() {
         #expect(AgentError.Kind.agentUnavailable.rawValue == AgentUnavailable.type)
         #expect(AgentError.Kind.agentUnavailable.exitCode == AgentUnavailable.exitCode)
