@@ -244,3 +244,16 @@ public struct WireRequest: Sendable {
         self.init(directory: directory, umask: umask, arguments: arguments, environment: environment)
     }
 }
+
+/// The process environment as `NAME=value` entries (`environ`, which Swift 6 cannot read).
+public enum ProcessEnvironment {
+    public static func entries() -> [String] {
+        var values: [String] = []
+        guard var entry = agent_environment() else { return values }
+        while let pointer = entry.pointee {
+            values.append(String(cString: pointer))
+            entry += 1
+        }
+        return values
+    }
+}

@@ -55,16 +55,6 @@ func currentDirectory() -> String? {
     return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
-func processEnvironment() -> [String] {
-    var values: [String] = []
-    guard var entry = agent_environment() else { return values }
-    while let pointer = entry.pointee {
-        values.append(String(cString: pointer))
-        entry += 1
-    }
-    return values
-}
-
 /// What the user sees when the agent went away mid-request, as any other error (`--json`:
 /// the envelope on stderr).
 func agentWentAway(_ arguments: [String]) -> Never {
@@ -88,7 +78,7 @@ guard shouldForward(arguments), let directory = currentDirectory(),
 let mask = umask(0o022)
 umask(mask)
 let request = WireRequest(directory: directory, umask: Int32(mask), arguments: Array(arguments.dropFirst()),
-                          environment: processEnvironment())
+                          environment: ProcessEnvironment.entries())
 // The terminal, when there is one: prompts (a passphrase, "reopen the editor?") go there, as
 // in-process, although the request's process has no controlling terminal.
 let terminal = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)

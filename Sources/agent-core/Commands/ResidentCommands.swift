@@ -118,13 +118,7 @@ struct StopCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let path = AgentSocketPath.resolve()
-        guard let connection = WireConnection.connect(to: path) else {
-            let error = AgentError(.agentUnavailable, "no resident agent answers at \(path)",
-                                   hint: "nothing to stop; `agent start` runs one")
-            Console.report(error, json: json)
-            throw ExitCode(error.kind.exitCode)
-        }
+        let (connection, path) = try Self.connect(json: json, hint: "nothing to stop; `agent start` runs one")
         connection.send(.stop)
         let pid = connection.receive().map { String(decoding: $0.payload, as: UTF8.self) } ?? "?"
         connection.close()
@@ -139,6 +133,19 @@ struct StopCommand: ParsableCommand {
     }
 }
 
+extension StopCommand {
+    /// A connection to the agent at the resolved socket, or `agent_unavailable` reported.
+    static func connect(json: Bool, hint: String) throws -> (WireConnection, String) {
+        let path = AgentSocketPath.resolve()
+        guard let connection = WireConnection.connect(to: path) else {
+            let error = AgentError(.agentUnavailable, "no resident agent answers at \(path)", hint: hint)
+            Console.report(error, json: json)
+            throw ExitCode(error.kind.exitCode)
+        }
+        return (connection, path)
+    }
+}
+
 /// `agent status`: whether an agent runs, its pid, identity, uptime and lifetime.
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -149,13 +156,7 @@ struct StatusCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let path = AgentSocketPath.resolve()
-        guard let connection = WireConnection.connect(to: path) else {
-            let error = AgentError(.agentUnavailable, "no resident agent answers at \(path)",
-                                   hint: "start one with: eval \"$(agent start)\"")
-            Console.report(error, json: json)
-            throw ExitCode(error.kind.exitCode)
-        }
+        let (connection, _) = try StopCommand.connect(json: json, hint: "start one with: eval \"$(agent start)\"")
         connection.send(.status)
         let text = connection.receive().map { String(decoding: $0.payload, as: UTF8.self) } ?? ""
         connection.close()

@@ -1,3 +1,4 @@
+import AgentWire
 import ArgumentParser
 import EnvAgentCore
 #if canImport(Glibc)

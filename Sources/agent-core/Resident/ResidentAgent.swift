@@ -302,16 +302,3 @@ enum ResidentRequest {
         return connection.send(.exec, writer.bytes)
     }
 }
-
-/// The process environment as `NAME=value` entries.
-enum ProcessEnvironment {
-    static func entries() -> [String] {
-        var values: [String] = []
-        guard var entry = agent_environment() else { return values }
-        while let pointer = entry.pointee {
-            values.append(String(cString: pointer))
-            entry += 1
-        }
-        return values
-    }
-}
