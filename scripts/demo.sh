@@ -3,19 +3,23 @@
 # throwaway store in a temp folder: keygen, init, create, update, list, render, run, team access
 # (recipients add/remove with rotation, a write-only contributor, verify), sync to a second
 # clone through a bare remote with a render target, the pre-commit leak guard, a forged
-# recipient refused, history.
+# recipient refused, history — every command after `agent start` through the resident agent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-swift build --product agent 2>&1 | grep -E "error|warning|Compiling agent|Build complete" || true
+for product in agent agent-core; do # the thin client, and every command in-process
+    swift build --product "$product" 2>&1 | grep -E "error|warning|Compiling agent|Build complete" || true
+done
 agent="$PWD/.build/debug/agent"
 export PATH="$PWD/.build/debug:$PATH" # the git hooks call `agent` by name
 demo=$(mktemp -d /tmp/envagent-demo.XXXXXX)
-trap 'rm -rf "$demo"' EXIT
-export XDG_CONFIG_HOME="$demo/config" AGENT_IDENTITY= AGENT_IDENTITY_FILE=
+trap '"$agent" stop >/dev/null 2>&1; rm -rf "$demo"' EXIT
+export XDG_CONFIG_HOME="$demo/config" AGENT_IDENTITY= AGENT_IDENTITY_FILE= AGENT_SOCK="$demo/agent-run/agent.sock"
 cd "$demo" && mkdir app && cd app
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 step "$agent" keygen
+echo; echo '$ eval "$(agent start)"     # the resident agent: the identity unlocked once, commands run through it'
+eval "$("$agent" start)"
 step "$agent" init --name alice
 printf 'sk-proj-abcdefghijklmnop789\n' > "$demo/openai.txt"
 echo; echo '$ agent create OPENAI_KEY < openai.txt'
@@ -71,4 +75,6 @@ step "$agent" history
 step git log --oneline
 step cat .envagent/dev/secrets
 step git status --short
+step "$agent" status
+step "$agent" stop
 echo; echo "demo store was in $demo/app (removed on exit)"
