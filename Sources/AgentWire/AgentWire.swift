@@ -181,6 +181,16 @@ public struct WireWriter {
         int(Int32(values.count))
         for value in values { string(value) }
     }
+
+    /// Counted byte strings: arguments and environment entries exactly as the kernel passed them
+    /// (a `String` would replace invalid UTF-8).
+    public mutating func byteStrings(_ values: [[UInt8]]) {
+        int(Int32(values.count))
+        for value in values {
+            int(Int32(value.count))
+            bytes.append(contentsOf: value)
+        }
+    }
 }
 
 public struct WireReader {
@@ -203,6 +213,17 @@ public struct WireReader {
         return String(decoding: bytes[offset..<(offset + Int(count))], as: UTF8.self)
     }
 
+    public mutating func byteStrings() -> [[UInt8]]? {
+        guard let count = int(), count >= 0, count <= 1 << 20 else { return nil }
+        var values: [[UInt8]] = []
+        for _ in 0..<count {
+            guard let length = int(), length >= 0, offset + Int(length) <= bytes.count else { return nil }
+            values.append(Array(bytes[offset..<(offset + Int(length))]))
+            offset += Int(length)
+        }
+        return values
+    }
+
     public mutating func strings() -> [String]? {
         guard let count = int(), count >= 0, count <= 1 << 20 else { return nil }
         var values: [String] = []
@@ -214,14 +235,14 @@ public struct WireReader {
     }
 }
 
-/// A command for the agent to run: what the client would have run in-process.
+/// A command for the agent to run: what the client would have run in-process, byte for byte.
 public struct WireRequest: Sendable {
-    public var directory: String
+    public var directory: [UInt8]
     public var umask: Int32
-    public var arguments: [String]
-    public var environment: [String]
+    public var arguments: [[UInt8]]
+    public var environment: [[UInt8]]
 
-    public init(directory: String, umask: Int32, arguments: [String], environment: [String]) {
+    public init(directory: [UInt8], umask: Int32, arguments: [[UInt8]], environment: [[UInt8]]) {
         self.directory = directory
         self.umask = umask
         self.arguments = arguments
@@ -230,17 +251,17 @@ public struct WireRequest: Sendable {
 
     public var encoded: [UInt8] {
         var writer = WireWriter()
-        writer.string(directory)
+        writer.byteStrings([directory])
         writer.int(umask)
-        writer.strings(arguments)
-        writer.strings(environment)
+        writer.byteStrings(arguments)
+        writer.byteStrings(environment)
         return writer.bytes
     }
 
     public init?(decoding payload: [UInt8]) {
         var reader = WireReader(payload)
-        guard let directory = reader.string(), let umask = reader.int(),
-              let arguments = reader.strings(), let environment = reader.strings() else { return nil }
+        guard let directory = reader.byteStrings()?.first, let umask = reader.int(),
+              let arguments = reader.byteStrings(), let environment = reader.byteStrings() else { return nil }
         self.init(directory: directory, umask: umask, arguments: arguments, environment: environment)
     }
 }
@@ -248,12 +269,38 @@ public struct WireRequest: Sendable {
 /// The process environment as `NAME=value` entries (`environ`, which Swift 6 cannot read).
 public enum ProcessEnvironment {
     public static func entries() -> [String] {
-        var values: [String] = []
+        rawEntries().map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The entries' bytes as they are.
+    public static func rawEntries() -> [[UInt8]] {
+        var values: [[UInt8]] = []
         guard var entry = agent_environment() else { return values }
         while let pointer = entry.pointee {
-            values.append(String(cString: pointer))
+            values.append(CString.bytes(pointer))
             entry += 1
         }
         return values
+    }
+}
+
+/// The bytes of a C string, and the process's own arguments as the kernel passed them.
+public enum CString {
+    public static func bytes(_ pointer: UnsafePointer<CChar>) -> [UInt8] {
+        Array(UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)))
+    }
+
+    public static func arguments() -> [[UInt8]] {
+        (0..<Int(CommandLine.argc)).compactMap { CommandLine.unsafeArgv[$0].map { bytes($0) } }
+    }
+
+    /// NUL-terminated copies for `exec`, leaked on purpose (the process is replaced).
+    public static func copies(_ values: [[UInt8]]) -> [UnsafeMutablePointer<CChar>?] {
+        values.map { value in
+            let copy = UnsafeMutablePointer<CChar>.allocate(capacity: value.count + 1)
+            for (index, byte) in value.enumerated() { copy[index] = CChar(bitPattern: byte) }
+            copy[value.count] = 0
+            return copy
+        } + [nil]
     }
 }

@@ -21,6 +21,13 @@ struct GlobalOptions: ParsableArguments {
 
     var identitySource: IdentitySource { .fromEnvironment(flagFile: identity) }
 
+    /// What git is told to run for the merge and diff drivers: the `agent` client beside this
+    /// binary (so they go through a resident agent when one runs), else this binary.
+    static var userFacingExecutable: String {
+        let client = FileIO.dirname(FileIO.executablePath()) + "/agent"
+        return FileIO.exists(client) ? client : FileIO.executablePath()
+    }
+
     func operations() throws -> Operations {
         try Self.operations(storePath: store, identityFile: identity)
     }

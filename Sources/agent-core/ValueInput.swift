@@ -1,3 +1,4 @@
+import AgentWire
 import ArgumentParser
 import EnvAgentCore
 #if canImport(Glibc)
@@ -29,17 +30,21 @@ struct ValueOptions: ParsableArguments {
         return try Self.pipedOrPrompted(for: name)
     }
 
+    /// The command's arguments as the kernel passed them: this process's argv, or in a request
+    /// process of the resident agent, the client's (set before the command runs).
+    nonisolated(unsafe) static var rawArguments: [[UInt8]] = CString.arguments()
+
     /// The bytes of the last `--value V` or `--value=V` in argv, as the kernel passed them.
     static func rawValueArgument() -> [UInt8]? {
         let flag = Array("--value".utf8), prefix = flag + [UInt8(ascii: "=")]
+        let arguments = rawArguments
         var found: [UInt8]?
         var index = 1
-        while index < Int(CommandLine.argc), let pointer = CommandLine.unsafeArgv[index] {
-            let argument = Array(UnsafeBufferPointer(start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self),
-                                                     count: strlen(pointer)))
+        while index < arguments.count {
+            let argument = arguments[index]
             if argument == Array("--".utf8) { break }
-            if argument == flag, index + 1 < Int(CommandLine.argc), let next = CommandLine.unsafeArgv[index + 1] {
-                found = Array(UnsafeBufferPointer(start: UnsafeRawPointer(next).assumingMemoryBound(to: UInt8.self), count: strlen(next)))
+            if argument == flag, index + 1 < arguments.count {
+                found = arguments[index + 1]
                 index += 2
                 continue
             }

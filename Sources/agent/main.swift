@@ -35,8 +35,8 @@ func runInProcess(_ arguments: [String]) -> Never {
     let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
     let folder = length > 0 ? AgentSocketPath.folder(of: String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)) : "."
     let core = folder + "/agent-core"
-    var argv: [UnsafeMutablePointer<CChar>?] = ([arguments.first ?? "agent"] + arguments.dropFirst()).map { strdup($0) } + [nil]
-    execv(core, &argv)
+    // argv as the kernel passed it: a `String` would have replaced invalid UTF-8.
+    execv(core, CommandLine.unsafeArgv)
     writeError("agent: error: cannot run \(core): \(String(cString: strerror(errno)))\n")
     exit(127)
 }
@@ -49,10 +49,10 @@ func shouldForward(_ arguments: [String]) -> Bool {
     return command.map { !localCommands.contains($0) } ?? true
 }
 
-func currentDirectory() -> String? {
+func currentDirectory() -> [UInt8]? {
     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
     guard getcwd(&buffer, buffer.count) != nil else { return nil }
-    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
 }
 
 /// What the user sees when the agent went away mid-request, as any other error (`--json`:
@@ -77,8 +77,8 @@ guard shouldForward(arguments), let directory = currentDirectory(),
 }
 let mask = umask(0o022)
 umask(mask)
-let request = WireRequest(directory: directory, umask: Int32(mask), arguments: Array(arguments.dropFirst()),
-                          environment: ProcessEnvironment.entries())
+let request = WireRequest(directory: directory, umask: Int32(mask), arguments: Array(CString.arguments().dropFirst()),
+                          environment: ProcessEnvironment.rawEntries())
 // The terminal, when there is one: prompts (a passphrase, "reopen the editor?") go there, as
 // in-process, although the request's process has no controlling terminal.
 let terminal = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)

@@ -81,7 +81,7 @@ import Testing
         #expect(try box.agent("base").stdout == "common\n")
         #expect(try renderedJSON(box, "dev") == ["SHARED": "from-base", "A": "dev-a", "PORTLESS": "dev-port"])
         #expect(try box.agent("render", "SHARED").stdout == "SHARED='from-base'\n")
-        let run = try box.agent("run", "--", "/bin/sh", "-c", "printf '%s|%s|%s' \"$SHARED\" \"$A\" \"$PORTLESS\"")
+        let run = try box.agent("run", "--no-mask", "--", "/bin/sh", "-c", "printf '%s|%s|%s' \"$SHARED\" \"$A\" \"$PORTLESS\"")
         #expect(run.stdout == "from-base|dev-a|dev-port", "\(run.stderr)")
         try box.write("[target app]\nenvironment = dev\noutput = app.env\n", to: ".envagent/targets")
         try box.git("add", ".envagent/targets")

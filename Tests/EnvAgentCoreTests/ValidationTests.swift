@@ -46,6 +46,7 @@ import Testing
             (.internalError, "internal_error", 500, 1), (.badGateway, "bad_gateway", 502, 10),
             (.gatewayTimeout, "gateway_timeout", 504, 11), (.mergeConflict, "merge_conflict", 409, 12),
             (.untrustedChange, "untrusted_change", 409, 13), (.locked, "locked", 423, 14),
+            (.agentUnavailable, "agent_unavailable", 503, 15),
         ]
         #expect(table.count == AgentError.Kind.allCases.count)
         for (kind, type, status, exit) in table {

@@ -71,9 +71,14 @@ public final class Store {
     public func apply(_ build: (StoreSnapshot) throws -> StoreChange?) throws -> ObjectID? {
         try withWriteLock {
             removeLeftoverTempFiles()
+            // Paths an earlier attempt staged and then put back after losing the race.
+            var putBack: [String] = []
             for attempt in 0..<Self.maxAttempts {
                 let snapshot = try snapshot()
-                guard let change = try build(snapshot) else { return nil }
+                guard let change = try build(snapshot) else {
+                    try syncWithBranch(putBack)
+                    return nil
+                }
                 let paths = change.files.keys.sorted()
                 var blobs = try paths.map { path in
                     (path: path, blob: try change.files[path]!.map { (id: try repository.writeBlob($0), bytes: $0) })
@@ -91,13 +96,17 @@ public final class Store {
                     blobs.append((path: path, blob: (id: id, bytes: bytes)))
                 }
                 let treeID = try repository.updatedTree(base: snapshot.tree, changes: blobs.map { ($0.path, $0.blob?.id) })
-                if treeID == snapshot.tree?.id { return nil }
+                if treeID == snapshot.tree?.id {
+                    try syncWithBranch(putBack)
+                    return nil
+                }
                 let commitID = try repository.createCommit(tree: treeID, parent: snapshot.commit, message: change.message)
                 if try publish(commitID, on: snapshot, files: blobs, message: change.message) {
                     try packIfDue()
                     return commitID
                 }
                 // Another writer (the git CLI, another machine's push) moved the branch.
+                putBack = blobs.map(\.path)
                 usleep(UInt32.random(in: 1_000...(5_000 * UInt32(min(attempt + 1, 10)))))
             }
             throw AgentError.internal("the branch kept moving: gave up after \(Self.maxAttempts) attempts")
@@ -116,8 +125,8 @@ public final class Store {
     /// holder died (`LockOwner.hasDied`) and puts those paths back to the branch's version;
     /// git itself refuses to run until then, or until someone removes the lock. A crash after 3
     /// leaves the new state behind the same lock. Returns false when another writer moved the
-    /// branch first: the paths are put back to `snapshot` and the lock is released, so that
-    /// writer (usually git) can go on before the change is rebuilt.
+    /// branch first: the paths are put back to the branch's current version and the lock is
+    /// released, so that writer (usually git) can go on before the change is rebuilt.
     private func publish(_ commit: ObjectID, on snapshot: StoreSnapshot,
                          files: [(path: String, blob: (id: ObjectID, bytes: [UInt8])?)], message: String) throws -> Bool {
         let moveBranch: () throws -> Bool = {
@@ -132,15 +141,32 @@ public final class Store {
         try GitLockFile.acquire(lock, record: LockOwner.current(paths: files.map(\.path)).encoded,
                                 recoverAbandoned: recoverAbandonedIndexLock)
         defer { GitLockFile.release(lock) }
+        // On a lost race the paths go back to the branch's version as it is now, not as it was
+        // in `snapshot`: a plain `git commit` that re-read the index after our stage may have
+        // committed our new files itself, and the retry then finds nothing to change.
         do {
             try repository.stage(files)
             if try moveBranch() { return true }
         } catch {
-            try? repository.stage(contents(of: files.map(\.path), in: snapshot))
+            try? repository.stage(contents(of: files.map(\.path), in: self.snapshot()))
             throw error
         }
-        try repository.stage(contents(of: files.map(\.path), in: snapshot))
+        try repository.stage(contents(of: files.map(\.path), in: self.snapshot()))
         return false
+    }
+
+    /// After a lost race the change may already be on the branch: a plain `git commit` that
+    /// re-read the index after its hooks can commit what `publish` had staged, and move the
+    /// branch only after `publish` put the paths back to the version it saw. When the retry then
+    /// finds nothing to change, the index and work tree of `paths` are brought to the branch's
+    /// version here, under `index.lock`, so that the next `git commit` does not revert them.
+    private func syncWithBranch(_ paths: [String]) throws {
+        guard !paths.isEmpty, !repository.isBare else { return }
+        let lock = repository.indexLockPath
+        try GitLockFile.acquire(lock, record: LockOwner.current(paths: paths).encoded,
+                                recoverAbandoned: recoverAbandonedIndexLock)
+        defer { GitLockFile.release(lock) }
+        try repository.stage(contents(of: paths, in: snapshot()))
     }
 
     /// An `index.lock` that an agent left when it died (only ours name their owner: git's

@@ -27,7 +27,7 @@ struct HooksCommand: ParsableCommand {
             let operations = try global.operations()
             let changes = try operations.installHooks(force: force)
             // The same install wires the key-level merge driver for `git pull` / `git merge`.
-            try operations.setupMergeDriver(executable: FileIO.executablePath())
+            try operations.setupMergeDriver(executable: GlobalOptions.userFacingExecutable)
             if global.json { return try Console.json(changes) }
             for change in changes {
                 let what = switch change.action {

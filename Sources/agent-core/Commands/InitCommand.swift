@@ -17,7 +17,7 @@ struct InitCommand: AgentCommand {
     func execute() throws {
         let (operations, header) = try Operations.initialize(
             path: global.store, environment: global.environment, bare: bare, label: name,
-            mergeDriver: FileIO.executablePath(), identitySource: global.identitySource)
+            mergeDriver: GlobalOptions.userFacingExecutable, identitySource: global.identitySource)
         let repository = operations.store.repository
         let location = repository.workdir ?? repository.gitDirectory
         if global.json {

@@ -98,7 +98,7 @@ struct SetupMergeCommand: AgentCommand {
     @OptionGroup var global: GlobalOptions
 
     func execute() throws {
-        let executable = FileIO.executablePath()
+        let executable = GlobalOptions.userFacingExecutable
         try global.operations().setupMergeDriver(executable: executable)
         if global.json { return try Console.json(["driver": executable]) }
         Console.out("merge.envagent.driver set to \(executable) (store files are routed to it by .gitattributes)")

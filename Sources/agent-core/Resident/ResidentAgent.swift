@@ -208,9 +208,9 @@ final class ResidentAgent {
         if streams.count == 4 { Terminal.useClientTerminal(streams[3]) }
         umask(mode_t(request.umask))
         clearenv()
-        for entry in request.environment { putenv(strdup(entry)) }
-        guard chdir(request.directory) == 0 else {
-            Console.err("agent: error: cannot enter \(request.directory): \(FileIO.errnoMessage())")
+        for entry in CString.copies(request.environment) { if let entry { putenv(entry) } }
+        guard let directory = CString.copies([request.directory]).first!, chdir(directory) == 0 else {
+            Console.err("agent: error: cannot enter \(String(decoding: request.directory, as: UTF8.self)): \(FileIO.errnoMessage())")
             exit(AgentError.Kind.invalidRequest.exitCode)
         }
         // Resident in this process only: a protected identity file stating its public key opens
@@ -219,7 +219,8 @@ final class ResidentAgent {
             ResidentIdentity.install(resident)
         }
         ResidentRequest.connection.withLock { $0 = connection }
-        Agent.main(request.arguments)
+        ValueOptions.rawArguments = [Array("agent".utf8)] + request.arguments
+        Agent.main(request.arguments.map { String(decoding: $0, as: UTF8.self) })
         exit(0)
     }
 
