@@ -27,6 +27,10 @@ command -v strace >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get inst
     || echo "test: could not install strace; the post-checkout no-op test checks outcomes only" >&2
 swift build --build-tests 2>&1 | grep -v "^\[" || true
 bash scripts/contract-test.sh .build/debug/agent
+# The Debian package: a release build (--static-swift-stdlib, about 3 min here), man pages from
+# the debug products built above, unpacked into a temp folder and run with an empty environment;
+# lintian on it.
+bash scripts/package-test.sh
 # Two runs: the API tests await a live server on Swift's cooperative pool (one thread per
 # core), which the CLI tests' long blocking processes would otherwise hold for a minute or more
 # on a 2-core machine, so timing-sensitive server tests starved in one combined run.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EnvAgentCore
 
 @main
 struct Agent: ParsableCommand {
@@ -9,7 +10,7 @@ struct Agent: ParsableCommand {
             Values are encrypted with libsodium and committed through libgit2; listings are masked, \
             and decrypted .env files are rendered only for the names you ask for.
             """,
-        version: "0.1.0",
+        version: EnvAgentVersion.description,
         subcommands: [
             InitCommand.self, KeygenCommand.self, WhoamiCommand.self, PassphraseCommand.self,
             CreateCommand.self, UpdateCommand.self, SetCommand.self,

@@ -19,7 +19,8 @@ struct ServeCommand: AsyncParsableCommand {
             stderr (never a value or a token). SIGTERM/SIGINT stop it gracefully: queued writes \
             are committed first. A passphrase-protected identity is unlocked once at start (terminal, \
             or the file named by AGENT_PASSPHRASE_FILE); requests never prompt.
-            """)
+            """,
+        version: EnvAgentVersion.description)
 
     @Option(help: ArgumentHelp("The store's git repository (default: the one containing the current directory).", valueName: "path"))
     var store: String?

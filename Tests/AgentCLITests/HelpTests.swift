@@ -1,3 +1,4 @@
+import EnvAgentCore
 import Foundation
 import TestSupport
 import Testing
@@ -37,6 +38,18 @@ import Testing
             checked += 1
         }
         #expect(checked > 20)
+    }
+
+    /// `--version` names the package version (what the .deb is named by) and the libgit2 and
+    /// libsodium this process runs with, through the thin client and from `agent serve` alike.
+    @Test func versionNamesThePackageAndTheLibraries() throws {
+        let box = try Sandbox(keygen: false)
+        let expected = "agent \(EnvAgentVersion.number)\nlibgit2 \(EnvAgentVersion.libgit2)\nlibsodium \(EnvAgentVersion.libsodium)\n"
+        for args in [["--version"], ["serve", "--version"]] {
+            let result = try box.agent(args)
+            #expect(result.status == 0 && result.stdout == expected, "\(args): \(result.status) \(result.stdout)\(result.stderr)")
+        }
+        #expect(EnvAgentVersion.libgit2.split(separator: ".").count == 3 && EnvAgentVersion.libsodium.contains("."))
     }
 
     /// Arguments for the command `run` starts or for a git hook are not where `--help` is read.
