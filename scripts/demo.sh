@@ -13,7 +13,7 @@ done
 agent="$PWD/.build/debug/agent"
 export PATH="$PWD/.build/debug:$PATH" # the git hooks call `agent` by name
 demo=$(mktemp -d /tmp/envagent-demo.XXXXXX)
-trap '"$agent" stop >/dev/null 2>&1; rm -rf "$demo"' EXIT
+trap '"$agent" stop >/dev/null 2>&1 || true; rm -rf "$demo"' EXIT
 export XDG_CONFIG_HOME="$demo/config" AGENT_IDENTITY= AGENT_IDENTITY_FILE= AGENT_SOCK="$demo/agent-run/agent.sock"
 cd "$demo" && mkdir app && cd app
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
