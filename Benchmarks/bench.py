@@ -800,6 +800,9 @@ def main():
         "GIT_CONFIG_NOSYSTEM": "1",
         "LANG": "C",
         "LC_ALL": "C",
+        # In-process, whatever runs on this machine: the resident agent has its own benchmarks
+        # (resident.py).
+        "AGENT_NO_DAEMON": "1",
     }
     try:
         mode = "QUICK" if QUICK else "full"
