@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "EnvAgent",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "agent", targets: ["agent"]),
         .executable(name: "agent-core", targets: ["agent-core"]),
@@ -25,12 +24,12 @@ let package = Package(
         .systemLibrary(
             name: "CLibgit2",
             pkgConfig: "libgit2",
-            providers: [.apt(["libgit2-dev"]), .brew(["libgit2"])]
+            providers: [.apt(["libgit2-dev"])]
         ),
         .systemLibrary(
             name: "CSodium",
             pkgConfig: "libsodium",
-            providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]
+            providers: [.apt(["libsodium-dev"])]
         ),
         // What Swift cannot call directly: libgit2's variadic option call, the socket stream
         // that holds remote operations to their deadline, posix_spawn of a detached process.
@@ -38,7 +37,7 @@ let package = Package(
         .systemLibrary(
             name: "CLibssh2",
             pkgConfig: "libssh2",
-            providers: [.apt(["libssh2-1-dev"]), .brew(["libssh2"])]
+            providers: [.apt(["libssh2-1-dev"])]
         ),
         .target(
             name: "CAgentShims",

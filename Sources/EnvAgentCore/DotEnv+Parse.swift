@@ -1,7 +1,5 @@
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
 
 /// The `.env` reader of `agent import`: the dialect the dotenv peers (python-dotenv, Node's

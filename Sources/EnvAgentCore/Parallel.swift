@@ -1,8 +1,6 @@
 import Synchronization
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
 
 /// Independent per-secret work (opening or sealing thousands of values) split across the
@@ -111,11 +109,7 @@ private struct Worker {
     /// nil when the thread cannot be created (the caller runs the work itself).
     static func start(_ body: @escaping @Sendable () -> Void) -> Worker? {
         let job = Unmanaged.passRetained(Job(body)).toOpaque()
-        #if canImport(Darwin)
-        var thread: pthread_t?
-        #else
         var thread = pthread_t()
-        #endif
         let rc = pthread_create(&thread, nil, { raw in
             Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue().body()
             return nil
@@ -124,11 +118,7 @@ private struct Worker {
             Unmanaged<Job>.fromOpaque(job).release()
             return nil
         }
-        #if canImport(Darwin)
-        return Worker(thread: thread!)
-        #else
         return Worker(thread: thread)
-        #endif
     }
 
     func join() { pthread_join(thread, nil) }

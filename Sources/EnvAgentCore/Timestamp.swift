@@ -1,7 +1,5 @@
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
 
 /// RFC 3339 UTC timestamps (`2026-11-26T15:42:40Z`), as stored in secrets lines.

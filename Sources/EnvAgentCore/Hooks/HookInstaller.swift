@@ -1,7 +1,5 @@
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
 
 /// Installs, removes and inspects EnvAgent's git hooks in a repository's hooks folder

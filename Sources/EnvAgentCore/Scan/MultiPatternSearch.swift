@@ -1,8 +1,6 @@
 import CSodium
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
 
 /// Finds every occurrence of many byte patterns in one pass over a text: a sampled q-gram
