@@ -130,10 +130,14 @@ final class ResidentAgent {
         }
         wait = timeval(tv_sec: 0, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
-        switch WireFrame(rawValue: kind) {
-        case .run where fds.count == 3 || fds.count == 4:
-            guard let request = WireRequest(decoding: payload) else { fallthrough }
+        let frame = WireFrame(rawValue: kind)
+        if frame == .run, fds.count == 3 || fds.count == 4, let request = WireRequest(decoding: payload) {
             start(request, streams: fds, connection: connection)
+            return
+        }
+        // Descriptors come only with a well-formed request; any others are dropped.
+        fds.forEach { _ = close($0) }
+        switch frame {
         case .ping:
             reply(connection, "\(getpid())")
         case .status:
@@ -141,8 +145,7 @@ final class ResidentAgent {
         case .stop:
             reply(connection, "\(getpid())")
             beginStopping()
-        default:
-            fds.forEach { _ = close($0) }
+        default: // a malformed request, or a frame only the agent sends
             connection.close()
         }
     }
