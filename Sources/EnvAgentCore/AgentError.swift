@@ -131,4 +131,11 @@ extension AgentError {
     static func `internal`(_ message: String) -> AgentError {
         AgentError(.internalError, message)
     }
+
+    /// `error` itself when it is an `AgentError`, else an `internal_error` that names only the
+    /// error's type (its description could carry anything).
+    public static func wrapping(_ error: any Error) -> AgentError {
+        if let error = error as? AgentError { return error }
+        return AgentError(.internalError, "unexpected \(type(of: error))")
+    }
 }

@@ -18,10 +18,14 @@ extension GitRepository {
     /// The folder shared by all worktrees of the repository (`.git/`), with a trailing slash.
     public var commonDirectory: String { String(cString: git_repository_commondir(pointer)) }
 
-    /// Whether `path` (relative to the working tree; a folder ends with `/`) is ignored by git.
-    public func isIgnored(_ path: String) throws -> Bool {
-        var ignored: Int32 = 0
-        try Libgit2.check(git_ignore_path_is_ignored(&ignored, pointer, path), "git_ignore_path_is_ignored")
-        return ignored != 0
+    /// Sets `key` in the repository's own config (`.git/config`).
+    public func setConfig(_ key: String, _ value: String) throws {
+        var config: OpaquePointer?
+        try Libgit2.check(git_repository_config(&config, pointer), "git_repository_config")
+        defer { git_config_free(config) }
+        var local: OpaquePointer?
+        try Libgit2.check(git_config_open_level(&local, config, GIT_CONFIG_LEVEL_LOCAL), "git_config_open_level")
+        defer { git_config_free(local) }
+        try Libgit2.check(git_config_set_string(local, key, value), "git_config_set_string")
     }
 }

@@ -1,4 +1,7 @@
 import CLibgit2
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A file staged for the next commit whose blob differs from HEAD's.
 public struct StagedFile: Sendable, Equatable {
@@ -9,7 +12,7 @@ public struct StagedFile: Sendable, Equatable {
     public let previous: ObjectID?
 }
 
-/// Reading staged content and line-level changes of blobs, for the pre-commit leak guard.
+/// The index: what is staged (for the pre-commit leak guard) and staging a write's files.
 extension GitRepository {
     /// Files added or modified in the index relative to HEAD (an unborn branch: every staged
     /// file). `indexPath` is the index git is committing from (`GIT_INDEX_FILE` while a hook
@@ -33,95 +36,77 @@ extension GitRepository {
         return Self.changedFiles(diff)
     }
 
-    /// Blobs that `commit` adds or changes relative to its first parent (every blob of a root
-    /// commit). Walking all commits this way visits every reachable blob at least once.
-    public func changedBlobs(in commit: GitCommit) throws -> [StagedFile] {
-        let tree = try commit.tree()
-        let parentTree = try commit.parentIDs.first.map { try self.commit($0).tree() }
-        var options = git_diff_options()
-        try Libgit2.check(git_diff_options_init(&options, UInt32(GIT_DIFF_OPTIONS_VERSION)), "git_diff_options_init")
-        options.flags = GIT_DIFF_IGNORE_SUBMODULES.rawValue
-        var diff: OpaquePointer?
-        try Libgit2.check(git_diff_tree_to_tree(&diff, pointer, parentTree?.pointer, tree.pointer, &options), "git_diff_tree_to_tree")
-        defer { git_diff_free(diff) }
-        return Self.changedFiles(diff)
-    }
+    /// `index` in the git folder (the worktree's own for a linked worktree).
+    public var indexPath: String { gitDirectory + "index" }
 
-    private static func changedFiles(_ diff: OpaquePointer?) -> [StagedFile] {
-        var files: [StagedFile] = []
-        let count = git_diff_num_deltas(diff)
-        files.reserveCapacity(count)
-        for index in 0..<count {
-            guard let delta = git_diff_get_delta(diff, index)?.pointee else { continue }
-            switch delta.status {
-            case GIT_DELTA_ADDED, GIT_DELTA_MODIFIED, GIT_DELTA_TYPECHANGE, GIT_DELTA_RENAMED, GIT_DELTA_COPIED:
-                break
-            default:
+    /// git's lock on the index (see `GitLockFile`).
+    public var indexLockPath: String { indexPath + ".lock" }
+
+    /// Makes the index and working-tree copies of each path equal to its blob (writing the
+    /// file, or removing it when nil), leaving every other index entry as it was. The caller
+    /// holds `index.lock`, which libgit2's `git_index_write` would take itself: so the index is
+    /// copied to `envagent-index` beside it, updated there and renamed over `index` (atomic for
+    /// git's readers). Each entry is built from the known blob id and the new file's stat data,
+    /// so nothing is hashed or compressed again. Work-tree files are written first: an index
+    /// entry needs their stat data, and `git commit -a` must never find an older file than the
+    /// index holds.
+    func stage(_ contents: [(path: String, blob: (id: ObjectID, bytes: [UInt8])?)]) throws {
+        guard let workdir else { return }
+        var entries: [(path: String, entry: git_index_entry?)] = []
+        for (path, blob) in contents {
+            let file = workdir + path
+            guard let blob else {
+                _ = unlink(file)
+                entries.append((path, nil))
                 continue
             }
-            let mode = UInt32(delta.new_file.mode)
-            guard mode != GIT_FILEMODE_COMMIT.rawValue, mode != GIT_FILEMODE_TREE.rawValue,
-                  let cPath = delta.new_file.path else { continue }
-            let oldMode = UInt32(delta.old_file.mode)
-            var oldID = delta.old_file.id
-            let hadBlob = delta.status != GIT_DELTA_ADDED && oldMode != GIT_FILEMODE_COMMIT.rawValue
-                && oldMode != 0 && git_oid_is_zero(&oldID) == 0
-            files.append(StagedFile(path: String(cString: cPath), blob: ObjectID(delta.new_file.id),
-                                    previous: hadBlob ? ObjectID(delta.old_file.id) : nil))
+            try FileIO.makeDirectories(FileIO.dirname(file), mode: 0o755)
+            try FileIO.writeAtomically(file, bytes: blob.bytes, mode: 0o644, sync: false)
+            var st = stat()
+            guard stat(file, &st) == 0 else { throw AgentError.internal("cannot stat \(file): \(FileIO.errnoMessage())") }
+            var entry = git_index_entry()
+            entry.ctime = git_index_time(seconds: Int32(truncatingIfNeeded: st.st_ctim.tv_sec), nanoseconds: UInt32(st.st_ctim.tv_nsec))
+            entry.mtime = git_index_time(seconds: Int32(truncatingIfNeeded: st.st_mtim.tv_sec), nanoseconds: UInt32(st.st_mtim.tv_nsec))
+            entry.dev = UInt32(truncatingIfNeeded: st.st_dev)
+            entry.ino = UInt32(truncatingIfNeeded: st.st_ino)
+            entry.mode = GIT_FILEMODE_BLOB.rawValue
+            entry.uid = st.st_uid
+            entry.gid = st.st_gid
+            entry.file_size = UInt32(truncatingIfNeeded: st.st_size)
+            entry.id = blob.id.raw
+            entries.append((path, entry))
         }
-        return files
-    }
-
-    /// Calls `body` with a blob's raw content, without copying it out of libgit2.
-    public func withBlob<R>(_ id: ObjectID, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        var oid = id.raw
-        var blob: OpaquePointer?
-        try Libgit2.check(git_blob_lookup(&blob, pointer, &oid), "git_blob_lookup")
-        defer { git_blob_free(blob) }
-        let size = Int(git_blob_rawsize(blob))
-        return try body(UnsafeRawBufferPointer(start: size > 0 ? git_blob_rawcontent(blob) : nil, count: size))
-    }
-
-    /// The line ranges (1-based, in `new`) that a diff from `old` to `new` adds or changes.
-    /// Binary content is diffed as text, so every changed line is found.
-    public func addedLines(from old: ObjectID, to new: ObjectID) throws -> [ClosedRange<Int>] {
-        var oldOid = old.raw, newOid = new.raw
-        var oldBlob: OpaquePointer?, newBlob: OpaquePointer?
-        try Libgit2.check(git_blob_lookup(&oldBlob, pointer, &oldOid), "git_blob_lookup")
-        defer { git_blob_free(oldBlob) }
-        try Libgit2.check(git_blob_lookup(&newBlob, pointer, &newOid), "git_blob_lookup")
-        defer { git_blob_free(newBlob) }
-        var options = git_diff_options()
-        try Libgit2.check(git_diff_options_init(&options, UInt32(GIT_DIFF_OPTIONS_VERSION)), "git_diff_options_init")
-        options.context_lines = 0
-        options.flags = GIT_DIFF_FORCE_TEXT.rawValue
-        var patch: OpaquePointer?
-        try Libgit2.check(git_patch_from_blobs(&patch, oldBlob, nil, newBlob, nil, &options), "git_patch_from_blobs")
-        defer { git_patch_free(patch) }
-        var ranges: [ClosedRange<Int>] = []
-        for index in 0..<git_patch_num_hunks(patch) {
-            var hunk: UnsafePointer<git_diff_hunk>?
-            var lines = 0
-            try Libgit2.check(git_patch_get_hunk(&hunk, &lines, patch, index), "git_patch_get_hunk")
-            guard let hunk = hunk?.pointee, hunk.new_lines > 0 else { continue }
-            let start = Int(hunk.new_start)
-            ranges.append(start...(start + Int(hunk.new_lines) - 1))
+        let scratch = gitDirectory + "envagent-index"
+        _ = unlink(scratch)
+        _ = unlink(scratch + ".lock") // left by a crash; ours while we hold index.lock
+        // A hard link shares the current index without copying it; libgit2 writes a new file
+        // and renames it over the link, so `index` itself is untouched until the last rename.
+        if link(indexPath, scratch) != 0 && errno != ENOENT, let bytes = try? FileIO.read(indexPath) {
+            try FileIO.writeAtomically(scratch, bytes: bytes, mode: 0o644, sync: false)
         }
-        return ranges
-    }
-
-    /// Every commit reachable from any reference or HEAD, oldest first.
-    public func walkAllCommits(_ body: (GitCommit) throws -> Void) throws {
-        var walker: OpaquePointer?
-        try Libgit2.check(git_revwalk_new(&walker, pointer), "git_revwalk_new")
-        defer { git_revwalk_free(walker) }
-        git_revwalk_sorting(walker, GIT_SORT_TOPOLOGICAL.rawValue | GIT_SORT_REVERSE.rawValue)
-        try Libgit2.check(git_revwalk_push_glob(walker, "refs/*"), "git_revwalk_push_glob")
-        let rc = git_revwalk_push_head(walker)
-        if rc != Libgit2.notFound && rc != GIT_EUNBORNBRANCH.rawValue { try Libgit2.check(rc, "git_revwalk_push_head") }
-        var next = git_oid()
-        while git_revwalk_next(&next, walker) == 0 {
-            try body(commit(ObjectID(next)))
+        var index: OpaquePointer?
+        try Libgit2.check(git_index_open(&index, scratch), "git_index_open")
+        defer { git_index_free(index) }
+        for (path, entry) in entries {
+            if var entry {
+                try path.withCString { cPath in
+                    entry.path = cPath
+                    try Libgit2.check(git_index_add(index, &entry), "git_index_add")
+                }
+            } else {
+                let rc = git_index_remove_bypath(index, path)
+                if rc != Libgit2.notFound { try Libgit2.check(rc, "git_index_remove_bypath") }
+            }
+        }
+        // A complete cache tree (the TREE extension), as `git commit` leaves it: git's plain
+        // commit writes back the index it read before taking index.lock only when its refresh
+        // changed something, and an invalidated cache tree counts. The trees are HEAD's in the
+        // usual case, so nothing new is written. An index with conflicts has no tree: skipped.
+        var tree = git_oid()
+        _ = git_index_write_tree_to(&tree, index, pointer)
+        try Libgit2.check(git_index_write(index), "git_index_write")
+        guard rename(scratch, indexPath) == 0 else {
+            throw AgentError.internal("cannot replace \(indexPath): \(FileIO.errnoMessage())")
         }
     }
 }

@@ -169,8 +169,3 @@ struct PackIndex {
         }
     }
 }
-
-extension UInt8 {
-    /// A lowercase hexadecimal digit, as git spells object ids and fan-out folders.
-    var isHexDigit: Bool { (self >= 0x30 && self <= 0x39) || (self >= 0x61 && self <= 0x66) }
-}

@@ -84,18 +84,14 @@ public final class GitRepository {
         return Array(UnsafeRawBufferPointer(start: content, count: size))
     }
 
-    /// Commits reachable from `start`, newest first; `body` returns false to stop.
-    public func walk(from start: ObjectID, _ body: (GitCommit) throws -> Bool) throws {
-        var walker: OpaquePointer?
-        try Libgit2.check(git_revwalk_new(&walker, pointer), "git_revwalk_new")
-        defer { git_revwalk_free(walker) }
-        git_revwalk_sorting(walker, GIT_SORT_TOPOLOGICAL.rawValue | GIT_SORT_TIME.rawValue)
-        var oid = start.raw
-        try Libgit2.check(git_revwalk_push(walker, &oid), "git_revwalk_push")
-        var next = git_oid()
-        while git_revwalk_next(&next, walker) == 0 {
-            guard try body(commit(ObjectID(next))) else { return }
-        }
+    /// Calls `body` with a blob's raw content, without copying it out of libgit2.
+    public func withBlob<R>(_ id: ObjectID, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        var oid = id.raw
+        var blob: OpaquePointer?
+        try Libgit2.check(git_blob_lookup(&blob, pointer, &oid), "git_blob_lookup")
+        defer { git_blob_free(blob) }
+        let size = Int(git_blob_rawsize(blob))
+        return try body(UnsafeRawBufferPointer(start: size > 0 ? git_blob_rawcontent(blob) : nil, count: size))
     }
 
     // MARK: Writing objects
@@ -204,110 +200,5 @@ public final class GitRepository {
                               "git_commit_create")
         }
         return ObjectID(oid)
-    }
-
-    // MARK: References
-
-    /// Compare-and-swap of `reference`: moves it to `new` only while it still points at
-    /// `expected` (or does not exist yet when `expected` is nil). Returns false when another
-    /// writer got there first.
-    public func moveReference(_ reference: String, to new: ObjectID, expecting expected: ObjectID?,
-                              logMessage: String) throws -> Bool {
-        var ref: OpaquePointer?
-        var target = new.raw
-        let rc: Int32
-        if var current = expected?.raw {
-            rc = git_reference_create_matching(&ref, pointer, reference, &target, 1, &current, logMessage)
-        } else {
-            rc = git_reference_create(&ref, pointer, reference, &target, 0, logMessage)
-        }
-        if rc >= 0 {
-            git_reference_free(ref)
-            return true
-        }
-        if Libgit2.isLostRace(rc) { return false }
-        try Libgit2.check(rc, "git_reference_create")
-        return false
-    }
-
-    // MARK: Index and working tree
-
-    /// `index` in the git folder (the worktree's own for a linked worktree).
-    public var indexPath: String { gitDirectory + "index" }
-
-    /// git's lock on the index (see `GitLockFile`).
-    public var indexLockPath: String { indexPath + ".lock" }
-
-    /// The lock file git and libgit2 take to move `reference` (HEAD's own when detached).
-    public func lockPath(of reference: String) -> String {
-        (reference == "HEAD" ? gitDirectory : commonDirectory) + reference + ".lock"
-    }
-
-    /// Makes the index and working-tree copies of each path equal to its blob (writing the
-    /// file, or removing it when nil), leaving every other index entry as it was. The caller
-    /// holds `index.lock`, which libgit2's `git_index_write` would take itself: so the index is
-    /// copied to `envagent-index` beside it, updated there and renamed over `index` (atomic for
-    /// git's readers). Each entry is built from the known blob id and the new file's stat data,
-    /// so nothing is hashed or compressed again. Work-tree files are written first: an index
-    /// entry needs their stat data, and `git commit -a` must never find an older file than the
-    /// index holds.
-    func stage(_ contents: [(path: String, blob: (id: ObjectID, bytes: [UInt8])?)]) throws {
-        guard let workdir else { return }
-        var entries: [(path: String, entry: git_index_entry?)] = []
-        for (path, blob) in contents {
-            let file = workdir + path
-            guard let blob else {
-                _ = unlink(file)
-                entries.append((path, nil))
-                continue
-            }
-            try FileIO.makeDirectories(FileIO.dirname(file), mode: 0o755)
-            try FileIO.writeAtomically(file, bytes: blob.bytes, mode: 0o644, sync: false)
-            var st = stat()
-            guard stat(file, &st) == 0 else { throw AgentError.internal("cannot stat \(file): \(FileIO.errnoMessage())") }
-            var entry = git_index_entry()
-            entry.ctime = git_index_time(seconds: Int32(truncatingIfNeeded: st.st_ctim.tv_sec), nanoseconds: UInt32(st.st_ctim.tv_nsec))
-            entry.mtime = git_index_time(seconds: Int32(truncatingIfNeeded: st.st_mtim.tv_sec), nanoseconds: UInt32(st.st_mtim.tv_nsec))
-            entry.dev = UInt32(truncatingIfNeeded: st.st_dev)
-            entry.ino = UInt32(truncatingIfNeeded: st.st_ino)
-            entry.mode = GIT_FILEMODE_BLOB.rawValue
-            entry.uid = st.st_uid
-            entry.gid = st.st_gid
-            entry.file_size = UInt32(truncatingIfNeeded: st.st_size)
-            entry.id = blob.id.raw
-            entries.append((path, entry))
-        }
-        let scratch = gitDirectory + "envagent-index"
-        _ = unlink(scratch)
-        _ = unlink(scratch + ".lock") // left by a crash; ours while we hold index.lock
-        // A hard link shares the current index without copying it; libgit2 writes a new file
-        // and renames it over the link, so `index` itself is untouched until the last rename.
-        if link(indexPath, scratch) != 0 && errno != ENOENT, let bytes = try? FileIO.read(indexPath) {
-            try FileIO.writeAtomically(scratch, bytes: bytes, mode: 0o644, sync: false)
-        }
-        var index: OpaquePointer?
-        try Libgit2.check(git_index_open(&index, scratch), "git_index_open")
-        defer { git_index_free(index) }
-        for (path, entry) in entries {
-            if var entry {
-                try path.withCString { cPath in
-                    entry.path = cPath
-                    try Libgit2.check(git_index_add(index, &entry), "git_index_add")
-                }
-            } else {
-                let rc = git_index_remove_bypath(index, path)
-                if rc != Libgit2.notFound { try Libgit2.check(rc, "git_index_remove_bypath") }
-            }
-        }
-        // A complete cache tree (the TREE extension), as `git commit` leaves it: git's plain
-        // commit writes back the index it read before taking index.lock only when its refresh
-        // changed something, and an invalidated cache tree counts. The trees are HEAD's in the
-        // usual case, so nothing new is written. An index with conflicts has no tree: skipped.
-        var tree = git_oid()
-        _ = git_index_write_tree_to(&tree, index, pointer)
-        try Libgit2.check(git_index_write(index), "git_index_write")
-        guard rename(scratch, indexPath) == 0 else {
-            throw AgentError.internal("cannot replace \(indexPath): \(FileIO.errnoMessage())")
-        }
     }
 }

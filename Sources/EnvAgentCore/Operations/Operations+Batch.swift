@@ -65,12 +65,3 @@ extension Operations {
         }
     }
 }
-
-extension AgentError {
-    /// `error` itself when it is an `AgentError`, else an `internal_error` that names only the
-    /// error's type (its description could carry anything).
-    public static func wrapping(_ error: any Error) -> AgentError {
-        if let error = error as? AgentError { return error }
-        return AgentError(.internalError, "unexpected \(type(of: error))")
-    }
-}

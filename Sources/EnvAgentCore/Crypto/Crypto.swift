@@ -4,39 +4,9 @@ import Synchronization
 import Glibc
 #endif
 
-/// Bytes that must not outlive their use (keys, plaintext values): wiped with `sodium_memzero`
-/// when the last reference goes away.
-public final class SecretBytes: @unchecked Sendable {
-    // Never resized after init, so the storage address is stable and fully wiped in deinit.
-    public private(set) var bytes: [UInt8]
-
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
-
-    public init(count: Int) { self.bytes = [UInt8](repeating: 0, count: count) }
-
-    public var count: Int { bytes.count }
-
-    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try bytes.withUnsafeBytes(body)
-    }
-
-    func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
-        try bytes.withUnsafeMutableBytes(body)
-    }
-
-    /// The bytes as UTF-8 text. The returned `String` is a copy the caller should drop quickly.
-    public var utf8String: String { String(decoding: bytes, as: UTF8.self) }
-
-    deinit {
-        bytes.withUnsafeMutableBytes { raw in
-            if let base = raw.baseAddress { sodium_memzero(base, raw.count) }
-        }
-    }
-}
-
 /// Every libsodium primitive the product uses, in one place.
 public enum Crypto {
-    private static let initialized: Bool = sodium_init() >= 0
+    static let initialized: Bool = sodium_init() >= 0
 
     static func ensureInitialized() throws {
         guard initialized else { throw AgentError.internal("libsodium failed to initialise") }
@@ -336,46 +306,6 @@ public enum Crypto {
         }
         guard rc == 0 else { throw AgentError.internal("key derivation failed") }
         return out
-    }
-
-    public enum Base64Variant: Int32 {
-        case standard = 1      // sodium_base64_VARIANT_ORIGINAL
-        case urlSafeNoPadding = 7 // sodium_base64_VARIANT_URLSAFE_NO_PADDING
-    }
-
-    public static func base64(_ bytes: UnsafeRawBufferPointer, variant: Base64Variant = .standard) -> String {
-        _ = initialized
-        let length = sodium_base64_encoded_len(bytes.count, variant.rawValue)
-        return String(unsafeUninitializedCapacity: length) { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { chars in
-                _ = sodium_bin2base64(chars.baseAddress!, length,
-                                      bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count,
-                                      variant.rawValue)
-            }
-            return length - 1 // without the terminating NUL
-        }
-    }
-
-    public static func base64(_ bytes: [UInt8], variant: Base64Variant = .standard) -> String {
-        bytes.withUnsafeBytes { base64($0, variant: variant) }
-    }
-
-    /// Decodes base64 text given as raw bytes; `nil` for anything that is not strict base64.
-    public static func decodeBase64<C: Collection>(_ text: C, variant: Base64Variant = .standard) -> [UInt8]?
-    where C.Element == UInt8 {
-        _ = initialized
-        let decode = { (input: UnsafeBufferPointer<UInt8>) -> [UInt8]? in
-            var out = [UInt8](repeating: 0, count: input.count / 4 * 3 + 3)
-            var written = 0
-            let rc = input.withMemoryRebound(to: CChar.self) { chars in
-                sodium_base642bin(&out, out.count, chars.baseAddress, chars.count, nil, &written, nil, variant.rawValue)
-            }
-            guard rc == 0 else { return nil }
-            out.removeLast(out.count - written)
-            return out
-        }
-        if let result = text.withContiguousStorageIfAvailable(decode) { return result }
-        return Array(text).withUnsafeBufferPointer(decode)
     }
 
     /// Constant-time comparison.
