@@ -106,6 +106,24 @@ import Testing
         #expect(try box.agent("start", "--lifetime", "0s").status == AgentError.Kind.validationError.exitCode)
     }
 
+    /// An agent whose socket was removed or replaced can never be reached: it stops within its
+    /// check interval (10 s) rather than hold the key for nobody, and never removes the socket of
+    /// the agent that replaced it. (Polls /proc: the agent is not this process's child.)
+    @Test func agentStopsWhenItsSocketIsGone() throws {
+        let box = try Sandbox()
+        let socket = box.root + "/agent-run/agent.sock"
+        let first = try Self.start(box)
+        try FileManager.default.moveItem(atPath: socket, toPath: socket + ".moved")
+        let second = try Self.start(box)
+        #expect(second != first)
+        #expect(waitFor(30) { !Self.isRunning(first) }, "the agent outlived its socket")
+        #expect(Self.isRunning(second))
+        #expect(FileManager.default.fileExists(atPath: socket), "the replaced agent removed its successor's socket")
+        #expect(try Self.start(box) == second, "the successor still answers")
+        try FileManager.default.removeItem(atPath: socket)
+        #expect(waitFor(30) { !Self.isRunning(second) }, "the agent outlived its removed socket")
+    }
+
     /// A socket left by an agent that died is replaced; the client ignores it meanwhile.
     @Test func staleSocketIsReplaced() throws {
         let box = try Sandbox()

@@ -38,10 +38,28 @@ final class ResidentAgent {
     private var served = 0
     private var inFlight: [InFlight] = []
     private var stopping = false
+    /// Device and inode of the socket this agent bound: an agent whose socket was removed or
+    /// replaced can never be reached again, so it stops instead of holding the key for nobody
+    /// (gpg-agent does the same). Checked every `socketCheckSeconds`.
+    private let socketIdentity: (dev: UInt, ino: UInt)?
+    private static let socketCheckSeconds = 10
 
     init(configuration: Configuration, listener: Int32) {
         self.configuration = configuration
         self.listener = listener
+        socketIdentity = Self.fileIdentity(configuration.socketPath)
+    }
+
+    private static func fileIdentity(_ path: String) -> (dev: UInt, ino: UInt)? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        return (UInt(st.st_dev), UInt(st.st_ino))
+    }
+
+    /// Whether the socket path still names the socket this agent listens on.
+    private var socketStillOurs: Bool {
+        guard let socketIdentity, let current = Self.fileIdentity(configuration.socketPath) else { return false }
+        return current == socketIdentity
     }
 
     /// Creates the socket (mode 0600 in a 0700 folder of the user's own), replacing a stale one.
@@ -73,12 +91,14 @@ final class ResidentAgent {
         return fd
     }
 
-    /// Serves until `agent stop`, SIGTERM/SIGINT/SIGHUP or the end of the lifetime; then stops
-    /// taking requests, wipes the key, removes the socket, lets running requests finish and exits.
+    /// Serves until `agent stop`, SIGTERM/SIGINT/SIGHUP, the end of the lifetime or the removal
+    /// of its socket; then stops taking requests, wipes the key, removes the socket (if still
+    /// its own), lets running requests finish and exits.
     func run() -> Never {
         _ = agent_unblock_signals()
         let signals = Self.signalPipe()
         let deadline = configuration.lifetimeSeconds.map { started + $0 }
+        var nextSocketCheck = time(nil) + Self.socketCheckSeconds
         while !(stopping && inFlight.isEmpty) {
             var fds: [pollfd] = []
             if !stopping { fds.append(pollfd(fd: listener, events: Int16(POLLIN), revents: 0)) }
@@ -88,10 +108,17 @@ final class ResidentAgent {
                 fds.append(pollfd(fd: request.clientGone ? -1 : request.connection.fd, events: Int16(POLLIN), revents: 0))
             }
             var timeout: Int32 = -1
-            if let deadline, !stopping { timeout = Int32(clamping: max(0, deadline - time(nil)) * 1000) }
+            if !stopping {
+                let wake = min(deadline ?? .max, nextSocketCheck)
+                timeout = Int32(clamping: max(0, wake - time(nil)) * 1000)
+            }
             let ready = poll(&fds, nfds_t(fds.count), timeout)
             if ready < 0 { if errno == EINTR { continue }; break }
             if let deadline, !stopping, time(nil) >= deadline { beginStopping() }
+            if !stopping, time(nil) >= nextSocketCheck {
+                nextSocketCheck = time(nil) + Self.socketCheckSeconds
+                if !socketStillOurs { beginStopping(removingSocket: false) }
+            }
             for entry in fds where entry.revents != 0 {
                 if entry.fd == listener { accept() }
                 else if entry.fd == signals { beginStopping() }
@@ -103,11 +130,12 @@ final class ResidentAgent {
         exit(0)
     }
 
-    private func beginStopping() {
+    private func beginStopping(removingSocket: Bool = true) {
         guard !stopping else { return }
         stopping = true
         close(listener)
-        _ = unlink(configuration.socketPath)
+        // Never another agent's socket that replaced ours.
+        if removingSocket && socketStillOurs { _ = unlink(configuration.socketPath) }
         configuration.identity?.key.wipe()
     }
 
