@@ -18,9 +18,7 @@ extension Operations {
         for (index, request) in requests.enumerated() {
             do {
                 try Validation.environment(environment)
-                try Validation.name(request.name)
-                if let envVar = request.envVar { try Validation.envVar(envVar) }
-                try Validation.value(request.value, allowsEmpty: request.allowsEmpty)
+                try WritePlan.checkInput(request)
                 if names.insert(request.name).inserted { batch.append(index) } else { later.append(index) }
             } catch {
                 results[index] = .failure(AgentError.wrapping(error))
@@ -31,15 +29,13 @@ extension Operations {
         } else if batch.count > 1 {
             let verb = mode == .create ? "create" : "update"
             do {
-                let batchRequests = batch.map { requests[$0] }
-                var sealed = false
-                let written = try write(batchRequests, mode: mode, environment: environment, writeOnly: { sealed = $0 },
-                                        message: { "\(verb) \($0.joined(separator: ", ")) (\(environment))" })
-                for (index, item) in zip(batch, written) {
+                let outcome = try write(batch.map { requests[$0] }, mode: mode, environment: environment,
+                                        message: .group(verb: verb))
+                for (index, item) in zip(batch, outcome.lines) {
                     results[index] = .success(WriteResult(
                         metadata: SecretMetadata(line: item.line, environment: environment,
                                                  maskedValue: Masking.mask(requests[index].value)),
-                        changed: item.changed, sealed: sealed))
+                        changed: item.changed, sealed: outcome.sealed))
                 }
             } catch {
                 for index in batch {

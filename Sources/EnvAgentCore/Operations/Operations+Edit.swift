@@ -137,25 +137,17 @@ extension Operations {
                                  hint: "change that secret's line instead, or remove it to rename the variable")
             }
         }
-        var commit: ObjectID?
-        var sealed = false
         var result = EditResult(environment: environment, created: [], updated: [], deleted: deletions, unchanged: unchanged,
                                 commit: nil, sealed: false)
         guard !requests.isEmpty || !deletions.isEmpty else { return result }
-        let lines = try write(requests, mode: .set, environment: environment, deleting: deletions,
-                              writeOnly: { sealed = $0 }, committed: { commit = $0 },
-                              message: { changed in
-                                  let names = (changed + deletions).sorted()
-                                  return "edit \(names.count) secret\(names.count == 1 ? "" : "s") (\(environment))"
-                                      + (names.count <= 5 ? ": " + names.joined(separator: ", ") : "")
-                              })
-        for (line, changed) in lines {
+        let outcome = try write(requests, mode: .set, environment: environment, deleting: deletions, message: .edit)
+        for (line, changed) in outcome.lines {
             if !changed { result.unchanged += 1 }
             else if kinds[line.name] == "created" { result.created.append(line.name) }
             else { result.updated.append(line.name) }
         }
-        result.commit = commit?.hex
-        result.sealed = sealed
+        result.commit = outcome.commit?.hex
+        result.sealed = outcome.sealed
         return result
     }
 

@@ -139,23 +139,10 @@ extension Operations {
         guard !requests.isEmpty else {
             return ImportResult(environment: target, created: [], updated: [], unchanged: [], commit: nil, sealed: false)
         }
-        var existedBefore: Set<String> = []
-        var commit: ObjectID?
-        var sealed = false
-        let results = try write(requests, mode: .set, environment: target,
-                                existing: { existedBefore = $0 }, writeOnly: { sealed = $0 }, committed: { commit = $0 },
-                                message: { changed in
-                                    "copy \(changed.count) secret\(changed.count == 1 ? "" : "s") from \(source) (\(target))"
-                                        + (changed.count <= 5 ? ": " + changed.joined(separator: ", ") : "")
-                                })
-        var created: [String] = [], updated: [String] = [], unchanged: [String] = []
-        for result in results {
-            if !result.changed { unchanged.append(result.line.name) }
-            else if existedBefore.contains(result.line.name) { updated.append(result.line.name) }
-            else { created.append(result.line.name) }
-        }
+        let outcome = try write(requests, mode: .set, environment: target, message: .copy(from: source))
+        let (created, updated, unchanged) = outcome.classified
         return ImportResult(environment: target, created: created, updated: updated, unchanged: unchanged,
-                            commit: commit?.hex, sealed: sealed)
+                            commit: outcome.commit?.hex, sealed: outcome.sealed)
     }
 }
 

@@ -46,11 +46,10 @@ extension Operations {
     }
 
     private func writeOne(_ request: WriteRequest, mode: WriteMode, environment: String) throws -> WriteResult {
-        var sealed = false
-        let written = try write([request], mode: mode, environment: environment, writeOnly: { sealed = $0 })[0]
-        return WriteResult(metadata: SecretMetadata(line: written.line, environment: environment,
+        let outcome = try write([request], mode: mode, environment: environment)
+        return WriteResult(metadata: SecretMetadata(line: outcome.lines[0].line, environment: environment,
                                                     maskedValue: Masking.mask(request.value)),
-                           changed: written.changed, sealed: sealed)
+                           changed: outcome.lines[0].changed, sealed: outcome.sealed)
     }
 
     /// How `importFile` reads its input.
@@ -105,26 +104,17 @@ extension Operations {
                 throw error
             }
         }
-        var created: [String] = [], updated: [String] = [], unchanged: [String] = []
         let requests = assignments.map {
             WriteRequest(name: $0.key, envVar: $0.key, value: $0.value, allowsExecutionEnvVar: options.allowsExecutionEnvVars,
                          allowsEmpty: options.allowsEmpty)
         }
-        var existedBefore: Set<String> = []
-        var commit: ObjectID?
-        var sealed = false
-        let results = try write(requests, mode: .set, environment: environment,
-                                existing: { existedBefore = $0 }, writeOnly: { sealed = $0 }, committed: { commit = $0 })
-        for result in results {
-            if !result.changed { unchanged.append(result.line.name) }
-            else if existedBefore.contains(result.line.name) { updated.append(result.line.name) }
-            else { created.append(result.line.name) }
-        }
+        let outcome = try write(requests, mode: .set, environment: environment)
+        let (created, updated, unchanged) = outcome.classified
         return ImportResult(environment: environment, created: created, updated: updated, unchanged: unchanged,
-                            commit: commit?.hex, sealed: sealed, warnings: parsed.warnings)
+                            commit: outcome.commit?.hex, sealed: outcome.sealed, warnings: parsed.warnings)
     }
 
-    /// Writes `requests` into `environment` as one commit.
+    /// Writes `requests` into `environment` as one commit, as `WritePlan` decides.
     ///
     /// A member seals with the environment key; a value equal to the stored one keeps its old
     /// ciphertext, and the other secrets' lines stay as they are (write-only values too: only
@@ -133,27 +123,11 @@ extension Operations {
     /// not exist yet is created with the writer as its first recipient. `deletions` (members
     /// only; names that must exist and are not among `requests`) are removed in the same commit.
     func write(_ requests: [WriteRequest], mode: WriteMode, environment: String,
-               deleting deletions: [String] = [],
-               existing reportExisting: (Set<String>) -> Void = { _ in },
-               writeOnly reportWriteOnly: (Bool) -> Void = { _ in },
-               committed reportCommit: (ObjectID?) -> Void = { _ in },
-               message customMessage: ((_ changedNames: [String]) -> String)? = nil) throws -> [(line: SecretLine, changed: Bool)] {
-        try Validation.environment(environment)
-        guard Set(requests.map(\.name)).count == requests.count else {
-            throw AgentError(.invalidRequest, "a secret name is given twice in one write")
-        }
-        guard Set(deletions).isDisjoint(with: requests.map(\.name)) else {
-            throw AgentError(.invalidRequest, "a secret is both written and deleted in one write")
-        }
-        for name in deletions { try Validation.name(name) }
-        for request in requests {
-            try Validation.name(request.name)
-            if let envVar = request.envVar { try Validation.envVar(envVar) }
-            try Validation.value(request.value, allowsEmpty: request.allowsEmpty)
-        }
-        var results: [(line: SecretLine, changed: Bool)] = []
+               deleting deletions: [String] = [], message: WriteMessage = .automatic) throws -> WriteOutcome {
+        try WritePlan.checkInput(requests, deleting: deletions, environment: environment)
+        var outcome = WriteOutcome()
         let commit = try store.apply { snapshot in
-            results = []
+            outcome = WriteOutcome()
             let header = try snapshot.requireHeader()
             var files: [String: [UInt8]?] = [:]
             let recipientsFile = try trustedRecipients(environment, in: snapshot)
@@ -167,104 +141,28 @@ extension Operations {
             } else {
                 access = try self.access(environment, in: snapshot, file: recipientsFile)
             }
-            var secrets = try snapshot.secrets(environment)
-            if !deletions.isEmpty {
-                guard case .member = access else {
-                    throw AgentError(.forbidden, "only members of environment '\(environment)' can delete its secrets",
-                                     details: [.init(loc: ["name"], msg: "write-only access cannot delete", type: "forbidden")],
-                                     hint: "ask a member to delete them, or to add you with `agent recipients add`")
-                }
-                for name in deletions where secrets.remove(named: name) == nil { throw Self.noSecret(name, environment) }
-            }
-            var ownerOfEnvVar: [String: String] = [:]
-            ownerOfEnvVar.reserveCapacity(secrets.lines.count + requests.count)
-            for line in secrets.lines { ownerOfEnvVar[line.envVar] = line.name }
-            var existing: Set<String> = []
-            let now = Timestamp.now()
-            // Validate in order first, then seal on every core (each value is independent).
-            // Until unchanged values are dropped below, `toSeal[i]` is request i.
-            var olds: [SecretLine?] = []
-            olds.reserveCapacity(requests.count)
-            var toSeal: [(line: SecretsFile.PendingLine, request: Int)] = []
-            toSeal.reserveCapacity(requests.count)
-            for (index, request) in requests.enumerated() {
-                let old = secrets.line(named: request.name)
-                if old != nil { existing.insert(request.name) }
-                switch (mode, old) {
-                case (.create, .some):
-                    throw AgentError(.alreadyExists, "secret '\(request.name)' already exists in environment '\(environment)'",
-                                     details: [.init(loc: ["name"], msg: "already exists", type: "already_exists")],
-                                     hint: "use `agent update \(request.name)` to change its value")
-                case (.update, .none):
-                    throw Self.noSecret(request.name, environment)
-                default: break
-                }
-                let envVar = try request.envVar ?? old?.envVar ?? Validation.resolveEnvVar(name: request.name, explicit: nil)
-                if access.isWriteOnly || envVar != old?.envVar {
-                    try Validation.executionEnvVar(envVar, writeOnly: access.isWriteOnly, allowed: request.allowsExecutionEnvVar)
-                }
-                if let owner = ownerOfEnvVar[envVar], owner != request.name {
-                    throw AgentError.validation("env_var", "\(envVar) is already the env var of secret '\(owner)' in environment '\(environment)'",
-                                                type: "duplicate_env_var", hint: "pick another with --env-var")
-                }
-                if let old, old.envVar != envVar { ownerOfEnvVar[old.envVar] = nil }
-                ownerOfEnvVar[envVar] = request.name
-                olds.append(old)
-                toSeal.append((SecretsFile.PendingLine(name: request.name, envVar: envVar, createdAt: old?.createdAt ?? now,
-                                                       updatedAt: now, value: request.value,
-                                                       sealedValueLength: access.sealedLength(valueLength: request.value.count)),
-                               index))
-            }
-            // A member writing the value a line already holds keeps its ciphertext.
-            if case .member(let key) = access {
-                let previous = olds
-                let candidates = requests.indices.filter { index in previous[index]?.envVar == toSeal[index].line.envVar }
-                if !candidates.isEmpty {
-                    let same = try Parallel.map(candidates) { index in
-                        guard let current = try? key.open(previous[index]!) else { return false }
-                        return Crypto.equal(current.bytes, requests[index].value.bytes)
-                    }
-                    var unchanged = [Bool](repeating: false, count: requests.count)
-                    for (index, isSame) in zip(candidates, same) { unchanged[index] = isSame }
-                    toSeal.removeAll { unchanged[$0.request] }
-                }
-            }
-            let changedNames = toSeal.map(\.line.name)
-            reportExisting(existing)
-            let writeOnly = access.isWriteOnly
-            reportWriteOnly(writeOnly)
-            guard !toSeal.isEmpty || !files.isEmpty || !deletions.isEmpty else {
-                results = olds.map { ($0!, false) }
+            let plan = try WritePlan(requests, mode: mode, deleting: deletions, environment: environment,
+                                     current: try snapshot.secrets(environment), access: access, now: Timestamp.now())
+            outcome.existing = plan.existing
+            outcome.sealed = plan.writeOnly
+            guard plan.changesSecrets || !files.isEmpty else {
+                outcome.lines = plan.lines(sealed: [])
                 return nil
             }
-            // Sealed while the blob is written; the results are known once it is.
-            let streamed = secrets.streamed(with: toSeal.map(\.line), seal: { try access.seal($0, name: $1, envVar: $2) }) { sealedLines in
-                var lineOf = [SecretLine?](repeating: nil, count: requests.count)
-                for (item, line) in zip(toSeal, sealedLines) { lineOf[item.request] = line }
-                results = requests.indices.map { index in lineOf[index].map { ($0, true) } ?? (olds[index]!, false) }
+            let message = commitMessage(plan.summary(message))
+            if plan.changes.isEmpty { // only deletions (and unchanged values), or a new environment
+                outcome.lines = plan.lines(sealed: [])
+                files[StoreFormat.secretsPath(environment)] = plan.secrets.serialized()
+                return StoreChange(files: files, message: message)
             }
-            var summary: String
-            if let customMessage, !changedNames.isEmpty || !deletions.isEmpty {
-                summary = customMessage(changedNames)
-            } else if requests.count == 1, !changedNames.isEmpty {
-                summary = "\(existing.isEmpty ? "create" : "update") \(requests[0].name) (\(environment))"
-            } else if changedNames.isEmpty {
-                summary = "set the public key (\(environment))"
-            } else {
-                summary = "import \(changedNames.count) secret\(changedNames.count == 1 ? "" : "s") (\(environment))"
-                    + (changedNames.count <= 5 ? ": " + changedNames.joined(separator: ", ") : "")
+            // Sealed while the blob is written; the lines are known once it is.
+            let streamed = plan.secrets.streamed(with: plan.changes.map(\.line), seal: { try access.seal($0, name: $1, envVar: $2) }) {
+                outcome.lines = plan.lines(sealed: $0)
             }
-            if writeOnly { summary += " [write-only]" }
-            if toSeal.isEmpty { // only deletions (and unchanged values)
-                results = olds.map { ($0!, false) }
-                files[StoreFormat.secretsPath(environment)] = secrets.serialized()
-                return StoreChange(files: files, message: commitMessage(summary))
-            }
-            return StoreChange(files: files, streamedFiles: [StoreFormat.secretsPath(environment): streamed],
-                               message: commitMessage(summary))
+            return StoreChange(files: files, streamedFiles: [StoreFormat.secretsPath(environment): streamed], message: message)
         }
-        reportCommit(commit)
-        return results
+        outcome.commit = commit
+        return outcome
     }
 
     /// The label `publicKey` has as a recipient of any environment (the creator of a new
