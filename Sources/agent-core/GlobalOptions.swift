@@ -37,11 +37,8 @@ struct GlobalOptions: ParsableArguments {
     static func operations(storePath: String?, identityFile: String?,
                            passphraseProvider: PassphraseProvider = .standard) throws -> Operations {
         let store = try Store.open(path: storePath)
-        var started = false
-        store.onPackingDue = { [unowned store] in
-            guard !started else { return }
-            started = true
-            BackgroundProcess.start(FileIO.executablePath(), ["gc", "--auto", "--store", store.repository.gitDirectory])
+        store.packing = .background { gitDirectory in
+            BackgroundProcess.start(FileIO.executablePath(), ["gc", "--auto", "--store", gitDirectory])
         }
         return Operations(store: store, identitySource: IdentitySource.fromEnvironment(flagFile: identityFile).with(passphraseProvider))
     }

@@ -140,7 +140,7 @@ import Testing
         for index in 0..<40 {
             _ = try ops.set(.init(name: "K\(index % 7)", value: secret("value-\(index)-xyz")), environment: "dev")
         }
-        try ops.store.collectGarbage(auto: false) // everything loose into a pack, packs rolled up
+        try ops.store.pack(.full) // everything loose into a pack, packs rolled up
         let loose = try git(path, "count-objects", "-v")
         #expect(loose.contains("count: 0"))
         let fsck = try run("git", ["-C", path, "fsck", "--strict", "--no-dangling"])
@@ -214,7 +214,7 @@ import Testing
         let (ops, path) = try newStore()
         let packerOps = Operations(store: Store(repository: try #require(try GitRepository.open(path, search: false))),
                                    identitySource: source)
-        ops.store.packsAfterCommit = false // as in the server: the writer never packs
+        ops.store.packing = .manual // as in the server: the writer never packs
         nonisolated(unsafe) let writer = ops
         nonisolated(unsafe) var writeError: Error?
         let finished = DispatchSemaphore(value: 0)
@@ -228,7 +228,7 @@ import Testing
         }
         var packs = 0
         while finished.wait(timeout: .now() + .milliseconds(2)) == .timedOut {
-            if try packerOps.store.packAlongsideWriters() { packs += 1 }
+            if try packerOps.store.pack(.whenDue) { packs += 1 }
         }
         #expect(writeError == nil, "\(String(describing: writeError))")
         #expect(packs >= 2)

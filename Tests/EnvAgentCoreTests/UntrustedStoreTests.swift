@@ -14,7 +14,7 @@ import Testing
     init() throws {
         (aliceSource, alice) = try makeIdentitySource(in: dir, name: "alice")
         (asAlice, path) = try newStore(in: dir, source: aliceSource)
-        asAlice.store.packsAfterCommit = false // no packing between a test's commits
+        asAlice.store.packing = .manual // no packing between a test's commits
     }
 
     /// No identity at all: a write-only contributor.

@@ -33,14 +33,10 @@ public struct StreamedFile {
 /// HEAD's tree (never the index) and published by compare-and-swap of HEAD's branch.
 public final class Store {
     public let repository: GitRepository
-    /// Whether `apply` packs (or starts packing, see `onPackingDue`) after its commit when loose
-    /// objects have piled up. The HTTP server turns this off: its packer thread calls
-    /// `collectGarbage` on a second handle.
-    public var packsAfterCommit = true
-    /// When set (and `packsAfterCommit` is on), `apply` calls this instead of packing inline
-    /// once packing is due: the CLI starts `agent gc --auto` in the background, as git does
-    /// with `gc --auto`, so no command waits for a pack.
-    public var onPackingDue: (() -> Void)?
+    /// When packing follows a commit or fetch (see `PackingPolicy`).
+    public var packing: PackingPolicy = .inline
+    /// Whether a `.background` pack was started (once per handle is enough).
+    var backgroundPackStarted = false
     /// How many times a change is rebuilt on a new HEAD after losing a race.
     static let maxAttempts = 64
 
@@ -67,6 +63,13 @@ public final class Store {
     /// Returns the new commit, or nil when nothing changed.
     @discardableResult
     public func apply(_ build: (StoreSnapshot) throws -> StoreChange?) throws -> ObjectID? {
+        let commit = try commit(build)
+        if commit != nil { try objectsWritten() }
+        return commit
+    }
+
+    /// `apply` but for packing: under the write lock.
+    private func commit(_ build: (StoreSnapshot) throws -> StoreChange?) throws -> ObjectID? {
         try withWriteLock {
             removeLeftoverTempFiles()
             // Paths an earlier attempt staged and then put back after losing the race.
@@ -100,7 +103,6 @@ public final class Store {
                 }
                 let commitID = try repository.createCommit(tree: treeID, parent: snapshot.commit, message: change.message)
                 if try publish(commitID, on: snapshot, files: blobs, message: change.message) {
-                    try packIfDue()
                     return commitID
                 }
                 // Another writer (the git CLI, another machine's push) moved the branch.
@@ -193,39 +195,6 @@ public final class Store {
                 FileIO.remove(folder + "/" + name)
             }
         }
-    }
-
-    /// Packs loose objects when they have piled up and keeps the packs geometric (what `apply`
-    /// does after each commit when `packsAfterCommit` is on); returns whether it packed. Meant
-    /// for a second `Store` on the same repository, beside the one that commits: the packs are
-    /// written while commits go on, and only deleting what they replace takes the write lock.
-    /// An automatic pack searches deltas on one thread, leaving the other cores to the writers
-    /// (on 2 cores the API served 15–40 % more updates with half the p99 latency); a forced one
-    /// (`agent gc`, run when nothing else is waiting) on every core.
-    @discardableResult
-    func packAlongsideWriters(force: Bool = false) throws -> Bool {
-        try repository.packLooseObjectsIfNeeded(force: force, threads: force ? 0 : 1, removeUnder: { body in try withWriteLock(body) })
-    }
-
-    /// After objects were written (a commit, a fetch), under the write lock: when packing is
-    /// due, starts it through `onPackingDue`, or packs inline. Nothing when `packsAfterCommit`
-    /// is off.
-    func packIfDue() throws {
-        guard packsAfterCommit else { return }
-        if let onPackingDue {
-            if repository.packingDue { onPackingDue() }
-        } else {
-            try repository.packLooseObjectsIfNeeded()
-        }
-    }
-
-    /// `agent gc`: packs beside any writers, one packer per repository at a time (a second
-    /// `--auto` run returns at once when another holds the pack lock; a plain run waits for it).
-    /// `auto`: only when packing is due. Returns whether it packed.
-    @discardableResult
-    public func collectGarbage(auto: Bool) throws -> Bool {
-        let lock = repository.commonDirectory + "envagent-pack.lock"
-        return try FileIO.withExclusiveLock(lock, wait: !auto) { try packAlongsideWriters(force: !auto) } ?? false
     }
 
     /// Serialises agent writers of this repository (an advisory `flock`, released if the

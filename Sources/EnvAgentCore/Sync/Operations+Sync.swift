@@ -52,11 +52,11 @@ extension Operations {
         let branch = String(branchRef.dropFirst("refs/heads/".count))
         let tracking = "refs/remotes/\(remote)/\(branch)"
         try repository.fetch(remote: remote, refspecs: ["+\(branchRef):\(tracking)"], options: options)
+        try store.objectsWritten() // each fetch that brought objects added a pack
         let theirs = try repository.referenceTarget(tracking)
         var action = "up-to-date"
         var (changed, reencrypted) = pulled
         let local: ObjectID? = try store.withWriteLock {
-            try store.packIfDue() // each fetch that brought objects added a pack
             let ours = try store.snapshot().commit
             guard let theirs, theirs != ours else { return ours }
             if let ours, try repository.isDescendant(ours, of: theirs) { return ours }

@@ -66,7 +66,7 @@ final class GroupCommitWriter: Service, Sendable {
     private let counters = Mutex<(batches: Int, requests: Int)>((0, 0))
 
     init(operations: consuming sending Operations, packer: consuming sending Operations, logger: Logger) {
-        operations.store.packsAfterCommit = false
+        operations.store.packing = .manual
         self.operations = Confined(operations)
         self.packer = Confined(packer)
         self.logger = logger
@@ -217,7 +217,7 @@ final class GroupCommitWriter: Service, Sendable {
             defer { packing.withLock { $0 = false } }
             guard case .active = state else { return }
             do {
-                if try packer.withLock({ try $0.store.collectGarbage(auto: true) }) { // one packer per repository, CLI gc included
+                if try packer.withLock({ try $0.store.pack(.whenDue) }) { // one packer per repository, CLI gc included
                     logger.info("packed loose objects", metadata: ["ms": .string(FrontMiddleware.milliseconds(ContinuousClock.now - start)),
                                                                    "idle": .stringConvertible(idle)])
                 }

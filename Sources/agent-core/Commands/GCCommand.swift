@@ -15,7 +15,7 @@ struct GCCommand: AgentCommand {
 
     func execute() throws {
         let store = try Store.open(path: global.store)
-        let packed = try store.collectGarbage(auto: auto)
+        let packed = try store.pack(auto ? .whenDue : .full)
         if global.json {
             try Console.json(["packed": packed])
         } else if !auto {

@@ -33,7 +33,7 @@ struct WatchCommand: AgentCommand {
                                                       passphraseProvider: .nonInteractive)
         // A long-running process packs inline (between cycles nobody waits) rather than leave
         // background children to reap.
-        operations.store.onPackingDue = nil
+        operations.store.packing = .inline
         logger.info("watching", metadata: ["remote": "\(remote.remote)", "interval": "\(interval)s", "pull-only": "\(pullOnly)"])
         try operations.watch(interval: interval, remote: remote.remote, options: remote.transfer, pullOnly: pullOnly) { event in
             switch event {
