@@ -208,6 +208,27 @@ import Testing
         #expect(try ops.reveal(name: "K3", environment: "dev").utf8String == "value-399-geometric")
     }
 
+    /// Packing after a commit goes through the pack lock like every other packer: while
+    /// another holds it, commits leave their objects loose; once it is free, the next commit
+    /// packs them.
+    @Test func inlinePackingWaitsForNoOneAndRespectsThePackLock() throws {
+        let (ops, path) = try newStore()
+        #expect({ if case .inline = ops.store.packing { true } else { false } }())
+        let gitDir = path + "/.git/"
+        func packs() -> Int { FileIO.directoryEntries(gitDir + "objects/pack").filter { $0.hasSuffix(".pack") }.count }
+        let before = packs()
+        try FileIO.withExclusiveLock(gitDir + "envagent-pack.lock") {
+            for index in 0..<40 {
+                _ = try ops.set(.init(name: "K\(index)", value: secret("value-\(index)")), environment: "dev")
+            }
+        }
+        #expect(packs() == before, "another packer held the lock: nothing was packed")
+        #expect(ops.store.repository.packingDue)
+        _ = try ops.set(.init(name: "K0", value: secret("after")), environment: "dev")
+        #expect(packs() > before, "the first commit after the lock was released packed")
+        #expect(!ops.store.repository.packingDue)
+    }
+
     /// A second handle packs while the first one commits (what the HTTP server does): nothing
     /// is lost, whatever the interleaving.
     @Test func packingAlongsideAWriterLosesNothing() throws {
