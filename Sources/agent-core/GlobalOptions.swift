@@ -1,10 +1,19 @@
 import ArgumentParser
 import EnvAgentCore
 
-/// Flags every command takes.
-struct GlobalOptions: ParsableArguments {
+/// `--store` and `--json`: what every command takes, `tokens` included.
+struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The store's git repository (default: the one containing the current directory).", valueName: "path"))
     var store: String?
+
+    @Flag(name: .long, help: "Print machine-readable JSON; errors as the JSON envelope on stderr.")
+    var json = false
+}
+
+/// Flags every command that reads or writes secrets takes: the store's, plus the environment
+/// and the identity.
+struct GlobalOptions: ParsableArguments, ReportingOptions {
+    @OptionGroup var location: StoreOptions
 
     @Option(name: .long, help: ArgumentHelp("The environment (default: $AGENT_ENV, else dev).", valueName: "name"))
     var env: String?
@@ -12,8 +21,8 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Identity file, used when AGENT_IDENTITY and AGENT_IDENTITY_FILE are unset.", valueName: "file"))
     var identity: String?
 
-    @Flag(name: .long, help: "Print machine-readable JSON; errors as the JSON envelope on stderr.")
-    var json = false
+    var store: String? { location.store }
+    var json: Bool { location.json }
 
     var environment: String {
         env ?? FileIO.environment("AGENT_ENV").flatMap { $0.isEmpty ? nil : $0 } ?? "dev"
@@ -44,9 +53,15 @@ struct GlobalOptions: ParsableArguments {
     }
 }
 
+/// Options that say how errors are reported (`--json`: the envelope on stderr).
+protocol ReportingOptions {
+    var json: Bool { get }
+}
+
 /// A subcommand whose `AgentError`s become the envelope / message and the mapped exit code.
 protocol AgentCommand: ParsableCommand {
-    var global: GlobalOptions { get }
+    associatedtype Options: ReportingOptions
+    var global: Options { get }
     func execute() throws
 }
 

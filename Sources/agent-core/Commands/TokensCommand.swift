@@ -16,39 +16,28 @@ struct TokensCommand: ParsableCommand {
         subcommands: [TokensCreateCommand.self, TokensListCommand.self, TokensRevokeCommand.self])
 }
 
-/// Flags of the `tokens` subcommands.
-struct TokenOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The store's git repository (default: the one containing the current directory).", valueName: "path"))
-    var store: String?
+/// Flags of the `tokens` subcommands: the common ones and where tokens are kept (no
+/// `--env`/`--identity`: `tokens create --env` names the environments a token may reach).
+struct TokenOptions: ParsableArguments, ReportingOptions {
+    @OptionGroup var location: StoreOptions
 
     @Option(help: ArgumentHelp("Where API tokens are kept (default: ${XDG_STATE_HOME:-~/.local/state}/envagent).", valueName: "dir"))
     var stateDir: String?
 
-    @Flag(help: "Print machine-readable JSON; errors as the JSON envelope on stderr.")
-    var json = false
+    var json: Bool { location.json }
 
     var tokens: TokenStore { TokenStore(directory: stateDir ?? TokenStore.defaultDirectory()) }
 
     func storeID() throws -> String {
-        try Store.open(path: store).snapshot().requireHeader().storeID
-    }
-
-    /// Runs `body`, reporting an `AgentError` like every other command.
-    func reporting(_ body: () throws -> Void) throws {
-        do {
-            try body()
-        } catch let error as AgentError {
-            Console.report(error, json: json)
-            throw ExitCode(error.kind.exitCode)
-        }
+        try Store.open(path: location.store).snapshot().requireHeader().storeID
     }
 }
 
-struct TokensCreateCommand: ParsableCommand {
+struct TokensCreateCommand: AgentCommand {
     static let configuration = CommandConfiguration(
         commandName: "create", abstract: "Create a token and print it (once).")
 
-    @OptionGroup var options: TokenOptions
+    @OptionGroup var global: TokenOptions
 
     @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("read (masked metadata), write (create/update/delete; implies read), reveal (the decrypted dotenv endpoint). Repeatable.", valueName: "scope"))
     var scope: [String] = []
@@ -70,17 +59,15 @@ struct TokensCreateCommand: ParsableCommand {
         if let ttl, Self.seconds(ttl) == nil { throw ValidationError("--ttl must be a number with a unit s, m, h, d or w (e.g. 30d)") }
     }
 
-    func run() throws {
-        try options.reporting {
-            let (token, record) = try options.tokens.create(
-                scopes: scope.compactMap(TokenScope.init(rawValue:)), environments: environments,
-                ttlSeconds: ttl.flatMap(Self.seconds), label: label, store: options.storeID(), now: Int64(time(nil)))
-            if options.json {
-                try Console.json(TokenRow(record, includeToken: token))
-            } else {
-                Console.err("token \(record.id) created (\(TokenRow(record).summary)); it is shown only this once:")
-                Console.out(token)
-            }
+    func execute() throws {
+        let (token, record) = try global.tokens.create(
+            scopes: scope.compactMap(TokenScope.init(rawValue:)), environments: environments,
+            ttlSeconds: ttl.flatMap(Self.seconds), label: label, store: global.storeID(), now: Int64(time(nil)))
+        if global.json {
+            try Console.json(TokenRow(record, includeToken: token))
+        } else {
+            Console.err("token \(record.id) created (\(TokenRow(record).summary)); it is shown only this once:")
+            Console.out(token)
         }
     }
 
@@ -104,50 +91,46 @@ struct TokensCreateCommand: ParsableCommand {
     }
 }
 
-struct TokensListCommand: ParsableCommand {
+struct TokensListCommand: AgentCommand {
     static let configuration = CommandConfiguration(
         commandName: "list", abstract: "List the tokens of the store (never the tokens themselves).")
 
-    @OptionGroup var options: TokenOptions
+    @OptionGroup var global: TokenOptions
 
-    func run() throws {
-        try options.reporting {
-            let records = try options.tokens.list(store: options.storeID())
-            let rows = records.map { TokenRow($0) }
-            let now = Int64(time(nil))
-            if options.json {
-                try Console.json(rows)
-            } else if rows.isEmpty {
-                Console.err("no tokens; create one with `agent tokens create --scope read`")
-            } else {
-                Console.table(["ID", "SCOPES", "ENVS", "CREATED", "EXPIRES", "LABEL"],
-                              zip(records, rows).map { record, row in
-                                  // The record's own check, the one the server applies.
-                                  [row.id, row.scopes.joined(separator: ","), row.environments.isEmpty ? "*" : row.environments.joined(separator: ","),
-                                   row.createdAt, row.expiresAt.map { $0 + (record.isExpired(now: now) ? " (expired)" : "") } ?? "never", row.label ?? ""]
-                              })
-            }
+    func execute() throws {
+        let records = try global.tokens.list(store: global.storeID())
+        let rows = records.map { TokenRow($0) }
+        let now = Int64(time(nil))
+        if global.json {
+            try Console.json(rows)
+        } else if rows.isEmpty {
+            Console.err("no tokens; create one with `agent tokens create --scope read`")
+        } else {
+            Console.table(["ID", "SCOPES", "ENVS", "CREATED", "EXPIRES", "LABEL"],
+                          zip(records, rows).map { record, row in
+                              // The record's own check, the one the server applies.
+                              [row.id, row.scopes.joined(separator: ","), row.environments.isEmpty ? "*" : row.environments.joined(separator: ","),
+                               row.createdAt, row.expiresAt.map { $0 + (record.isExpired(now: now) ? " (expired)" : "") } ?? "never", row.label ?? ""]
+                          })
         }
     }
 }
 
-struct TokensRevokeCommand: ParsableCommand {
+struct TokensRevokeCommand: AgentCommand {
     static let configuration = CommandConfiguration(
         commandName: "revoke", abstract: "Revoke a token (a running server refuses it at once).")
 
-    @OptionGroup var options: TokenOptions
+    @OptionGroup var global: TokenOptions
 
     @Argument(help: "The token's id (from `agent tokens list`).")
     var id: String
 
-    func run() throws {
-        try options.reporting {
-            let record = try options.tokens.revoke(id)
-            if options.json {
-                try Console.json(TokenRow(record))
-            } else {
-                Console.err("token \(record.id) revoked")
-            }
+    func execute() throws {
+        let record = try global.tokens.revoke(id)
+        if global.json {
+            try Console.json(TokenRow(record))
+        } else {
+            Console.err("token \(record.id) revoked")
         }
     }
 }

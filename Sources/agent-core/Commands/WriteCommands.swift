@@ -2,7 +2,7 @@ import ArgumentParser
 import EnvAgentCore
 
 /// create / update / set: one value from stdin, a prompt or --value; prints masked metadata.
-protocol WriteCommand: AgentCommand {
+protocol WriteCommand: AgentCommand where Options == GlobalOptions {
     var name: String { get }
     var valueOptions: ValueOptions { get }
     static var mode: Operations.WriteMode { get }
