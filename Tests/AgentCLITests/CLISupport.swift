@@ -55,7 +55,7 @@ final class Sandbox: Sendable {
         }
         kill(process.processIdentifier, SIGKILL)
         guard throughAgent else { return }
-        _ = waitFor(10) {
+        _ = eventually {
             let status = (try? agent("status", "--json").stdout) ?? ""
             return status.contains("\"running-requests\":\"0\"")
         }
@@ -109,15 +109,30 @@ extension Sandbox {
     }
 }
 
-/// Whether `condition` holds within `seconds` (checked every 0.1 s): for long-running processes
-/// like `agent watch`.
-func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if condition() { return true }
-        Thread.sleep(forTimeInterval: 0.1)
+/// The stderr of a long-running `agent watch`, written to a file the test reads while the
+/// process runs.
+struct WatchLog {
+    let path: String
+    let handle: FileHandle
+
+    init(_ path: String) throws {
+        self.path = path
+        guard FileManager.default.createFile(atPath: path, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
+        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
     }
-    return condition()
+
+    var text: String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+    func count(_ marker: String) -> Int { text.components(separatedBy: marker).count - 1 }
+
+    /// Cycles finished so far: each one logs `sync` or `sync failed` as its message.
+    var cycles: Int { count("] sync\n") + count("] sync failed\n") }
+
+    /// Waits for `count` more cycles than `before` (a check that something did NOT happen needs
+    /// the agent to have looked at least once after the change).
+    func waitForCycles(after before: Int, _ count: Int = 2) -> Bool {
+        eventually { cycles >= before + count }
+    }
 }
 
 extension Result {

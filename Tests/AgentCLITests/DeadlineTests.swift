@@ -75,13 +75,13 @@ import Glibc
         defer {
             // SIGTERM waits for a sync in progress: SIGKILL if that one never ends.
             watch.terminate()
-            if !waitFor(5, { !watch.isRunning }) { kill(watch.processIdentifier, SIGKILL) }
+            if !eventually(limit: 5, { !watch.isRunning }) { kill(watch.processIdentifier, SIGKILL) }
             watch.waitUntilExit()
         }
         func failures() -> Int {
             ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").components(separatedBy: "type=gateway_timeout").count - 1
         }
-        #expect(waitFor(5) { failures() >= 1 }, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        #expect(eventually(limit: 5) { failures() >= 1 }, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
         #expect(Date().timeIntervalSince(started) < 5.5)
         #expect(watch.isRunning)
     }

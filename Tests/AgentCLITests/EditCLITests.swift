@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -176,7 +177,7 @@ import Glibc
         process.standardError = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        #expect(waitFor(10) { FileManager.default.fileExists(atPath: box.root + "/ready") })
+        #expect(eventually { FileManager.default.fileExists(atPath: box.root + "/ready") })
         let folder = try editorLog(box).folder
         #expect(FileManager.default.fileExists(atPath: folder))
         kill(process.processIdentifier, SIGTERM)

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Agent writes next to the git CLI and after crashes: git's `index.lock` is held across the
@@ -53,7 +54,7 @@ import Testing
         func notes() -> Int {
             ((try? box.git("log", "--format=%s").stdout) ?? "").split(separator: "\n").filter { $0.hasPrefix("note ") }.count
         }
-        #expect(waitFor(30) { notes() >= 1 }, "the git commit loop never committed")
+        #expect(eventually { notes() >= 1 }, "the git commit loop never committed")
         let notesBefore = notes()
         var acknowledged: [Int] = []
         for index in 0..<count where try box.agent("update", "K\(index)", stdin: "new\(index)").status == 0 {

@@ -44,8 +44,8 @@ import Testing
         return (process, input, errors)
     }
 
-    static func waitForExit(_ process: Process, seconds: Double) -> Bool {
-        waitFor(seconds) { !process.isRunning }
+    static func waitForExit(_ process: Process) -> Bool {
+        eventually { !process.isRunning }
     }
 
     @Test func commandsPrintTheSameThroughTheAgent() throws {
@@ -89,7 +89,7 @@ import Testing
         let stopped = try box.agent("stop")
         #expect(stopped.status == 0, "\(stopped.stderr)")
         #expect(stopped.stdout == "unset AGENT_SOCK AGENT_PID;\n")
-        #expect(waitFor(5) { !Self.isRunning(pid) }, "the agent still runs")
+        #expect(eventually { !Self.isRunning(pid) }, "the agent still runs")
         #expect(!FileManager.default.fileExists(atPath: socket))
         let status = try box.agent("status", "--json")
         #expect(status.status == AgentUnavailable.exitCode)
@@ -101,7 +101,7 @@ import Testing
         _ = try box.agent("stop") // the one `throughAgent` started has no lifetime
         let pid = try Self.start(box, ["--lifetime", "2s"])
         #expect(try box.agent("status").status == 0)
-        #expect(waitFor(10) { !Self.isRunning(pid) }, "the agent outlived its lifetime")
+        #expect(eventually { !Self.isRunning(pid) }, "the agent outlived its lifetime")
         #expect(!FileManager.default.fileExists(atPath: box.root + "/agent-run/agent.sock"))
         #expect(try box.agent("start", "--lifetime", "0s").status == AgentError.Kind.validationError.exitCode)
     }
@@ -116,12 +116,12 @@ import Testing
         try FileManager.default.moveItem(atPath: socket, toPath: socket + ".moved")
         let second = try Self.start(box)
         #expect(second != first)
-        #expect(waitFor(30) { !Self.isRunning(first) }, "the agent outlived its socket")
+        #expect(eventually { !Self.isRunning(first) }, "the agent outlived its socket")
         #expect(Self.isRunning(second))
         #expect(FileManager.default.fileExists(atPath: socket), "the replaced agent removed its successor's socket")
         #expect(try Self.start(box) == second, "the successor still answers")
         try FileManager.default.removeItem(atPath: socket)
-        #expect(waitFor(30) { !Self.isRunning(second) }, "the agent outlived its removed socket")
+        #expect(eventually { !Self.isRunning(second) }, "the agent outlived its removed socket")
     }
 
     /// A socket left by an agent that died is replaced; the client ignores it meanwhile.
@@ -129,7 +129,7 @@ import Testing
         let box = try Sandbox()
         let pid = try Self.start(box)
         kill(pid, SIGKILL)
-        #expect(waitFor(5) { !Self.isRunning(pid) })
+        #expect(eventually { !Self.isRunning(pid) })
         #expect(FileManager.default.fileExists(atPath: box.root + "/agent-run/agent.sock"), "kill -9 leaves the socket")
         #expect(try box.agent("init").status == 0, "a stale socket: the command runs in-process")
         let replaced = try Self.start(box)
@@ -146,9 +146,9 @@ import Testing
         let pid = try Self.start(box)
         let served = try Self.requestsServed(box)
         let (client, input, errors) = try Self.blockedSet(box, name: "K")
-        #expect(waitFor(10) { (try? Self.requestsServed(box)) == served + 1 }, "the request never reached the agent")
+        #expect(eventually { (try? Self.requestsServed(box)) == served + 1 }, "the request never reached the agent")
         kill(pid, SIGKILL)
-        #expect(Self.waitForExit(client, seconds: 10), "the client hangs after the agent died")
+        #expect(Self.waitForExit(client), "the client hangs after the agent died")
         try? input.fileHandleForWriting.close()
         guard !client.isRunning else { client.terminate(); return }
         #expect(client.terminationStatus == AgentUnavailable.exitCode)
@@ -164,9 +164,9 @@ import Testing
         let pid = try Self.start(box)
         let served = try Self.requestsServed(box)
         let (client, input, _) = try Self.blockedSet(box, name: "K")
-        #expect(waitFor(10) { (try? Self.requestsServed(box)) == served + 1 })
+        #expect(eventually { (try? Self.requestsServed(box)) == served + 1 })
         kill(client.processIdentifier, SIGINT)
-        #expect(Self.waitForExit(client, seconds: 10), "SIGINT did not end the request")
+        #expect(Self.waitForExit(client), "SIGINT did not end the request")
         try? input.fileHandleForWriting.close()
         guard !client.isRunning else { client.terminate(); return }
         #expect(client.terminationReason == .uncaughtSignal && client.terminationStatus == SIGINT)
@@ -185,11 +185,11 @@ import Testing
         _ = try Self.start(box)
         let served = try Self.requestsServed(box)
         let (client, input, errors) = try Self.blockedSet(box, name: "FIRST")
-        #expect(waitFor(10) { (try? Self.requestsServed(box)) == served + 1 })
+        #expect(eventually { (try? Self.requestsServed(box)) == served + 1 })
         #expect(try box.agent(["set", "SECOND"], stdin: "two-2222", cwd: other).status == 0, "the other repository waits")
         input.fileHandleForWriting.write(Data("one-1111".utf8))
         try input.fileHandleForWriting.close()
-        #expect(Self.waitForExit(client, seconds: 10))
+        #expect(Self.waitForExit(client))
         #expect(client.terminationStatus == 0, "\(String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
         #expect(try box.agent("get", "FIRST", "--reveal").stdout == "one-1111\n")
         #expect(try box.agent(["get", "SECOND", "--reveal"], cwd: other).stdout == "two-2222\n")

@@ -57,12 +57,8 @@ final class TestSSHServer: @unchecked Sendable {
         let started = try runProcess(Self.binary, ["-f", folder + "/sshd_config", "-E", folder + "/sshd.log"])
         try #require(started.status == 0, "sshd: \(started.stderr)")
         // Ready when the port accepts connections (bounded: a broken sshd fails the test, not hangs it).
-        let deadline = Date().addingTimeInterval(10)
-        while !Self.accepts(port: port) {
-            guard Date() < deadline else {
-                throw POSIXError(.ECONNREFUSED, userInfo: [NSLocalizedDescriptionKey: "sshd did not start: \(log)"])
-            }
-            Thread.sleep(forTimeInterval: 0.05)
+        guard eventually({ Self.accepts(port: port) }) else {
+            throw POSIXError(.ECONNREFUSED, userInfo: [NSLocalizedDescriptionKey: "sshd did not start: \(log)"])
         }
     }
 

@@ -209,15 +209,15 @@ import Glibc
         let target = server + "/app.env"
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "A='value-a-000000'\nB='value-b-111111'\n")
 
-        let log = Pipe()
-        let watch = try team.box.startWatch(in: server, stderr: log)
+        let log = try WatchLog(team.box.root + "/watch.log")
+        let watch = try team.box.startWatch(in: server, stderr: log.handle)
         defer { if watch.isRunning { watch.terminate() } }
 
         #expect(try team.agent(team.box.repo, "update", "A", stdin: "pushed-while-watching").status == 0)
         #expect(try team.agent(team.box.repo, "sync").status == 0)
         let expected = "A='pushed-while-watching'\nB='value-b-111111'\n"
-        #expect(waitFor(10) { (try? String(contentsOfFile: target, encoding: .utf8)) == expected })
-        #expect(waitFor(5) { (try? String(contentsOfFile: server + "/on-change.log", encoding: .utf8)) == "changed\n" })
+        #expect(eventually { (try? String(contentsOfFile: target, encoding: .utf8)) == expected })
+        #expect(eventually { (try? String(contentsOfFile: server + "/on-change.log", encoding: .utf8)) == "changed\n" })
         #expect((try FileManager.default.attributesOfItem(atPath: target)[.posixPermissions] as? Int) == 0o600)
 
         // A teammate pushes a broken commit (a ciphertext that does not open): the file stays as it
@@ -230,14 +230,16 @@ import Glibc
         try broken.write(toFile: secretsFile, atomically: true, encoding: .utf8)
         #expect(try team.box.git("commit", "-qam", "a broken ciphertext").status == 0)
         #expect(try team.box.git("push", "-q", "origin", "main").status == 0)
-        Thread.sleep(forTimeInterval: 3)
+        #expect(eventually { log.count("does not decrypt") >= 1 }, "\(log.text)")
         #expect(watch.isRunning)
         #expect(try String(contentsOfFile: target, encoding: .utf8) == expected)
         #expect(try String(contentsOfFile: server + "/on-change.log", encoding: .utf8) == "changed\n")
         #expect(try team.box.git("revert", "--no-edit", "HEAD").status == 0)
         #expect(try team.box.git("push", "-q", "origin", "main").status == 0)
 
-        Thread.sleep(forTimeInterval: 3) // the revert arrives: the same values, nothing to rewrite
+        // The revert arrives: the same values, nothing to rewrite.
+        let revert = String(try team.remoteHead().prefix(10))
+        #expect(eventually { log.count("commit=\(revert)") >= 1 }, "\(log.text)")
 
         // An edited targets file is picked up on the next cycle (its fingerprint is part of the
         // rendered state): a name added there is rendered without a restart.
@@ -246,29 +248,29 @@ import Glibc
         try targets.replacingOccurrences(of: "names = A B", with: "names = A B C").write(toFile: targetsFile, atomically: true, encoding: .utf8)
         #expect(try team.agent(server, "allow").status == 0) // the edit needs a new approval
         let withC = expected + "C='value-c-222222'\n"
-        #expect(waitFor(10) { (try? String(contentsOfFile: target, encoding: .utf8)) == withC })
-        #expect(waitFor(5) { (try? String(contentsOfFile: server + "/on-change.log", encoding: .utf8)) == "changed\nchanged\n" })
+        #expect(eventually { (try? String(contentsOfFile: target, encoding: .utf8)) == withC })
+        #expect(eventually { (try? String(contentsOfFile: server + "/on-change.log", encoding: .utf8)) == "changed\nchanged\n" })
 
         // SIGHUP re-reads the targets and renders every target again, even with nothing changed in
         // the store: a hand-edited output is put back.
         try "tampered\n".write(toFile: target, atomically: false, encoding: .utf8)
-        Thread.sleep(forTimeInterval: 2.5)
+        #expect(log.waitForCycles(after: log.cycles), "\(log.text)")
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "tampered\n")
         kill(watch.processIdentifier, SIGHUP)
-        #expect(waitFor(10) { (try? String(contentsOfFile: target, encoding: .utf8)) == withC })
-        #expect(waitFor(5) { (try? String(contentsOfFile: server + "/on-change.log", encoding: .utf8)) == "changed\nchanged\nchanged\n" })
+        #expect(eventually { (try? String(contentsOfFile: target, encoding: .utf8)) == withC })
+        #expect(eventually { (try? String(contentsOfFile: server + "/on-change.log", encoding: .utf8)) == "changed\nchanged\nchanged\n" })
 
         // The remote disappears: the file stays, the agent logs bad_gateway and keeps running.
         try FileManager.default.moveItem(atPath: team.remote, toPath: team.remote + ".away")
-        Thread.sleep(forTimeInterval: 3)
+        #expect(eventually { log.count("bad_gateway") >= 1 }, "\(log.text)")
         #expect(watch.isRunning)
         #expect(try String(contentsOfFile: target, encoding: .utf8) == withC)
         #expect(try String(contentsOfFile: server + "/on-change.log", encoding: .utf8) == "changed\nchanged\nchanged\n")
 
         watch.terminate() // SIGTERM: stops between cycles
-        #expect(waitFor(10) { !watch.isRunning })
+        #expect(eventually { !watch.isRunning })
         #expect(watch.terminationStatus == 0)
-        let output = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let output = log.text
         #expect(output.contains("bad_gateway") && output.contains("stopping"), "\(output)")
         #expect(output.contains("SIGHUP: re-reading the targets") && output.contains("does not decrypt"), "\(output)")
         #expect(output.contains("rewritten=app.env") || output.contains("rewritten: app.env") || output.contains("app.env"))

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -163,12 +164,12 @@ import Glibc
         func logged(_ text: String) -> Int { (read(log) ?? "").components(separatedBy: text).count - 1 }
 
         // Several cycles: the target is skipped each time, the command never runs.
-        #expect(waitFor(10) { logged("needs this machine's approval") >= 2 }, "\(read(log) ?? "")")
+        #expect(eventually { logged("needs this machine's approval") >= 2 }, "\(read(log) ?? "")")
         #expect(!FileManager.default.fileExists(atPath: target) && !FileManager.default.fileExists(atPath: onChangeLog))
 
         let allow = try team.agent(server, "allow")
         #expect(allow.stdout.contains("runs on-change: echo first >> on-change.log"), "\(allow.stdout)")
-        #expect(waitFor(10) { read(onChangeLog) == "first\n" }, "\(read(log) ?? "")")
+        #expect(eventually { read(onChangeLog) == "first\n" }, "\(read(log) ?? "")")
         #expect(read(target) == "A='value-a-000000'\n")
 
         // A push changes the command and a value: pulled, but neither written nor run.
@@ -177,20 +178,21 @@ import Glibc
         #expect(try team.agent(team.box.repo, "update", "A", stdin: "value-a-pushed-later").status == 0)
         #expect(try team.agent(team.box.repo, "sync").status == 0)
         let remoteHead = try team.remoteHead()
-        #expect(waitFor(10) { (try? team.box.git("rev-parse", "HEAD", cwd: server).stdout) == remoteHead })
+        #expect(eventually { (try? team.box.git("rev-parse", "HEAD", cwd: server).stdout) == remoteHead })
         let skippedBefore = logged("needs this machine's approval")
-        #expect(waitFor(10) { logged("needs this machine's approval") > skippedBefore })
+        #expect(eventually { logged("needs this machine's approval") > skippedBefore })
         kill(watch.processIdentifier, SIGHUP) // re-reads the targets: still the unapproved content
-        #expect(waitFor(10) { logged("SIGHUP: re-reading the targets") == 1 })
-        Thread.sleep(forTimeInterval: 1.5)
+        #expect(eventually { logged("SIGHUP: re-reading the targets") == 1 })
+        let cycles = logged("] sync\n")
+        #expect(eventually { logged("] sync\n") >= cycles + 2 }, "\(read(log) ?? "")")
         #expect(read(onChangeLog) == "first\n" && read(target) == "A='value-a-000000'\n")
 
         #expect(try team.agent(server, "allow").status == 0)
-        #expect(waitFor(10) { read(onChangeLog) == "first\nsecond\n" }, "\(read(log) ?? "")")
+        #expect(eventually { read(onChangeLog) == "first\nsecond\n" }, "\(read(log) ?? "")")
         #expect(read(target) == "A='value-a-pushed-later'\n")
 
         watch.terminate()
-        #expect(waitFor(10) { !watch.isRunning })
+        #expect(eventually { !watch.isRunning })
         #expect(!(read(log) ?? "").contains("value-a-"))
     }
 }

@@ -66,7 +66,7 @@ struct DeadlineServerTests {
             sync.value.withLock { $0 = (answer.0, answer.1, ContinuousClock.now) }
             syncDone.signal()
         }
-        Thread.sleep(forTimeInterval: 0.3)
+        #expect(eventually { peer.accepted >= 1 }, "the sync never reached its remote")
         // While the sync waits for its remote: a read and a write are answered before it.
         let read = try Self.request(port: port, "GET", "/v1/environments/dev/secrets", token: token)
         let written = try Self.request(port: port, "PATCH", "/v1/environments/dev/secrets/KEPT", token: token,

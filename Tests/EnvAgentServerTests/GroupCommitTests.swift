@@ -50,10 +50,7 @@ struct GroupCommitTests {
                     group.addTask { try await Self.patch(http, port: port, token: token, name: name, value: "batched-\(name)") }
                 }
                 // Every request reached the writer (the first batch is blocked on the lock)…
-                let deadline = ContinuousClock.now + .seconds(30)
-                while writer.outstanding.queued + writer.outstanding.writing < names.count, ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(10))
-                }
+                _ = await waitUntil { writer.outstanding.queued + writer.outstanding.writing >= names.count }
                 #expect(writer.outstanding.queued + writer.outstanding.writing == names.count)
                 // …and none has been answered: nothing is committed yet. Released, the writer
                 // commits its first batch and then everything that queued behind it.

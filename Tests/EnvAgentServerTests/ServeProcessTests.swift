@@ -112,7 +112,7 @@ struct ServeProcessTests {
         // Without the passphrase file (and no terminal) it refuses to start: exit 3.
         let refused = try Server(fixture, ["--listen", "127.0.0.1:0"])
         refused.process.waitUntilExit()
-        try await Task.sleep(for: .milliseconds(200))
+        _ = await waitUntil { refused.stderr.contains("AGENT_PASSPHRASE_FILE") } // the pipe's last bytes
         #expect(refused.process.terminationStatus == 3, "\(refused.stderr)")
         #expect(refused.stderr.contains("AGENT_PASSPHRASE_FILE"))
     }
@@ -206,8 +206,7 @@ struct ServeProcessTests {
         func notes() throws -> Int {
             try fixture.git("log", "--format=%s").stdout.split(separator: "\n").filter { $0.hasPrefix("note ") }.count
         }
-        let started = ContinuousClock.now
-        while try notes() == 0, ContinuousClock.now - started < .seconds(30) { try await Task.sleep(for: .milliseconds(20)) }
+        _ = try await waitUntil { try notes() > 0 }
         let notesBefore = try notes()
         #expect(notesBefore > 0, "the git commit loop never committed")
         let http = GroupCommitTests.client(connections: 1)

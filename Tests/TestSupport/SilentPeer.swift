@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,18 +26,26 @@ public func bindToLoopback(_ fd: Int32) throws -> Int {
 public final class SilentPeer: Sendable {
     public let port: Int
     private let socket: Int32
+    private let acceptedCount = Counter()
+
+    /// Connections accepted so far: a test waits for its client to have connected.
+    public var accepted: Int { acceptedCount.value.withLock { $0 } }
+
+    private final class Counter: Sendable { let value = Mutex(0) }
 
     public init() throws {
         let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         port = try bindToLoopback(fd)
         guard listen(fd, 16) == 0 else { throw POSIXError(.EADDRINUSE) }
         socket = fd
+        let acceptedCount = self.acceptedCount
         Thread.detachNewThread {
             var clients: [Int32] = []
             while true {
                 let client = accept(fd, nil, nil)
                 if client < 0 { break }
                 clients.append(client)
+                acceptedCount.value.withLock { $0 += 1 }
             }
             clients.forEach { close($0) }
         }
