@@ -43,9 +43,18 @@ let package = Package(
             name: "CAgentShims",
             dependencies: ["CLibgit2", "CLibssh2"]
         ),
+        // The git hook scripts of hooks/, embedded at build time: what `agent hooks install`
+        // writes is those files byte for byte, with no second copy to drift.
+        .target(
+            name: "EnvAgentHooks",
+            path: "hooks",
+            exclude: ["README.md"],
+            resources: [.embedInCode("pre-commit"), .embedInCode("post-checkout"),
+                        .embedInCode("post-merge"), .embedInCode("post-rewrite")]
+        ),
         .target(
             name: "EnvAgentCore",
-            dependencies: ["CLibgit2", "CSodium", "CAgentShims"]
+            dependencies: ["CLibgit2", "CSodium", "CAgentShims", "EnvAgentHooks"]
         ),
         .target(
             name: "EnvAgentServer",

@@ -404,7 +404,7 @@ def wait_for_background_gc(store, limit=300):
 
 
 def bench_pre_commit(root, dotenv_1k):
-    """`agent hook pre-commit` on 1,000 staged files (10 MiB) against a 1,000-secret store vs
+    """`agent hooks run pre-commit` on 1,000 staged files (10 MiB) against a 1,000-secret store vs
     `grep -F -f values.txt` over the same files (the 1,000 values in a plain file)."""
     import base64
     store = os.path.join(root, "precommit-store")
@@ -423,7 +423,7 @@ def bench_pre_commit(root, dotenv_1k):
     with open(values, "w") as f:
         for line in open(dotenv_1k):
             f.write(line.rstrip("\n").split("=", 1)[1] + "\n")
-    hook = [AGENT, "hook", "pre-commit"]
+    hook = [AGENT, "hooks", "run", "pre-commit"]
     grep = ["grep", "-rF", "-f", values, "src"]
 
     def run_allowing(argv, ok):
@@ -463,7 +463,7 @@ def bench_pre_commit(root, dotenv_1k):
 
 
 def bench_post_checkout_noop(root, dotenv_1k):
-    """`agent hook post-checkout OLD NEW 1` when the store did not change vs `git rev-parse HEAD`."""
+    """`agent hooks run post-checkout OLD NEW 1` when the store did not change vs `git rev-parse HEAD`."""
     store = os.path.join(root, "postcheckout-store")
     new_store(store, dotenv_1k)
     os.makedirs(os.path.join(store, ".envagent"), exist_ok=True)
@@ -473,7 +473,7 @@ def bench_post_checkout_noop(root, dotenv_1k):
     head = git(store, "rev-parse", "HEAD", out=subprocess.PIPE).stdout.decode().strip()
     env_file = os.path.join(store, ".env")
     before = os.stat(env_file).st_mtime_ns
-    hook = [AGENT, "hook", "post-checkout", head, head, "1"]
+    hook = [AGENT, "hooks", "run", "post-checkout", head, head, "1"]
     r = run(hook, cwd=store, out=subprocess.PIPE)
     assert r.stdout == b"" and r.stderr == b"", (r.stdout, r.stderr)   # silent no-op
 

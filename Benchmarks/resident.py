@@ -106,7 +106,7 @@ def bench_post_checkout(root, dotenv_1k):
     head = bench.git(store, "rev-parse", "HEAD", out=subprocess.PIPE).stdout.decode().strip()
     env_file = os.path.join(store, ".env")
     before = os.stat(env_file).st_mtime_ns
-    hook = [bench.AGENT, "hook", "post-checkout", head, head, "1"]
+    hook = [bench.AGENT, "hooks", "run", "post-checkout", head, head, "1"]
     r = bench.run(hook, cwd=store, out=subprocess.PIPE)
     assert r.stdout == b"" and r.stderr == b"", (r.stdout, r.stderr)
 

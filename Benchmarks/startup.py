@@ -4,7 +4,7 @@
     python3 Benchmarks/startup.py [-n RUNS] LABEL=AGENT_BINARY [LABEL=AGENT_BINARY …]
 
 Times whole processes (time.perf_counter() around subprocess.run, stdout to /dev/null) of
-`agent --version`, `agent list` on a 1,000-secret store and `agent hook post-checkout HEAD HEAD 1`
+`agent --version`, `agent list` on a 1,000-secret store and `agent hooks run post-checkout HEAD HEAD 1`
 (a no-op: one rendered target, store unchanged), plus `git rev-parse HEAD` for scale. The
 binaries (and git) run round-robin, one call each in turn, so that the noise of this shared
 machine falls on all of them alike; prints the median and the 10th/90th percentiles in ms, and
@@ -53,13 +53,13 @@ run([first, "render", "--targets"], cwd=store)
 head = run(["git", "rev-parse", "HEAD"], cwd=store).stdout.decode().strip()
 for label, binary in binaries:  # every binary reads the store, and the hook is a silent no-op
     assert len(run([binary, "list"], cwd=store).stdout.splitlines()) >= 1000, label
-    r = run([binary, "hook", "post-checkout", head, head, "1"], cwd=store)
+    r = run([binary, "hooks", "run", "post-checkout", head, head, "1"], cwd=store)
     assert r.stdout == b"" and r.stderr == b"", (label, r.stderr)
 
 commands = {
     "--version": ["--version"],
     "list (1,000 secrets)": ["list"],
-    "hook post-checkout no-op": ["hook", "post-checkout", head, head, "1"],
+    "hooks run post-checkout no-op": ["hooks", "run", "post-checkout", head, head, "1"],
 }
 print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  {os.cpu_count()} cores  {args.n} runs each, round-robin")
 for name, argv in commands.items():

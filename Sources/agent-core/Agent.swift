@@ -18,7 +18,7 @@ struct Agent: ParsableCommand {
             RenderCommand.self, RunCommand.self, ImportCommand.self, CopyCommand.self, BaseCommand.self, HistoryCommand.self,
             RecipientsCommand.self, RotateCommand.self, VerifyCommand.self, TrustCommand.self, UpgradeCommand.self, AdoptCommand.self,
             SyncCommand.self, WatchCommand.self, ResolveCommand.self, SetupMergeCommand.self, MergeDriverCommand.self,
-            HooksCommand.self, HookCommand.self, AllowCommand.self, ScanCommand.self, GCCommand.self,
+            HooksCommand.self, LegacyHookCommand.self, AllowCommand.self, ScanCommand.self, GCCommand.self,
             ServeCommand.self, TokensCommand.self, StartCommand.self, StopCommand.self, StatusCommand.self,
             EditCommand.self, TextconvCommand.self,
         ]

@@ -60,7 +60,7 @@ import Testing
         try box.git("add", "src/config.py")
         try expectBlocked(box, mentions: ["src/config.py:3", "OPENAI_KEY (dev)", "commit blocked"])
         // The same check by hand, as the JSON envelope.
-        let json = try box.agent("hook", "pre-commit", "--json")
+        let json = try box.agent("hooks", "run", "pre-commit", "--json")
         #expect(json.status == 7)
         let errors = json.envelope?["errors"] as? [[String: Any]]
         #expect(errors?.first?["loc"] as? [String] == ["src/config.py", "line 3"], "\(json.stderr)")
@@ -195,6 +195,45 @@ import Testing
         try box.write("X=1\n", to: ".env")
         try box.git("add", "-f", ".env")
         try expectBlocked(box, mentions: [".env", "value scan skipped"], env: noIdentity)
+    }
+
+    /// The pre-commit script of version 1 (which called `agent hook pre-commit`), as
+    /// repositories installed before `agent hooks run` still have it. A test fixture.
+    static let preCommitV1 = #"""
+#!/bin/sh
+# envagent-hook v1 pre-commit: the leak guard of EnvAgent (see its README, "Git hooks").
+# Blocks staged .env files / render targets, current secret values and identity key texts.
+# Skip it once with `git commit --no-verify`. `agent hooks uninstall` restores what was here before.
+if [ -x "$0.envagent-chained" ]; then "$0.envagent-chained" "$@" || exit $?; fi
+if ! command -v agent >/dev/null 2>&1; then
+    echo "EnvAgent pre-commit: 'agent' is not on PATH, so the staged changes were not checked for secrets." >&2
+    echo "Put agent on PATH, or commit with 'git commit --no-verify' to skip the check." >&2
+    exit 1
+fi
+exec agent hook pre-commit "$@"
+"""#
+
+    /// A version-1 script keeps working (`agent hook` is kept, hidden, for it), `status` calls
+    /// it older, and `install` updates it to the shipped script without --force.
+    @Test func versionOneScriptsStillWorkAndInstallUpdatesThem() throws {
+        let box = try guardedRepository()
+        let path = box.repo + "/.git/hooks/pre-commit"
+        try Self.preCommitV1.write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(chmod(path, 0o755) == 0)
+        #expect(try box.agent("hooks", "status").stdout.contains("pre-commit     installed, older version"))
+        try box.write("key = \"\(Self.openAIKey)\"\n", to: "leak.py")
+        try box.git("add", "leak.py")
+        try expectBlocked(box, mentions: ["leak.py:1", "OPENAI_KEY (dev)"])
+
+        let install = try box.agent("hooks", "install", "--json")
+        #expect(install.status == 0, "\(install.stderr)")
+        let actions = try JSONSerialization.jsonObject(with: Data(install.stdout.utf8)) as? [[String: Any]]
+        #expect(actions?.first { $0["name"] as? String == "pre-commit" }?["action"] as? String == "updated", "\(install.stdout)")
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("hooks/pre-commit").path
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == String(contentsOfFile: shipped, encoding: .utf8))
+        #expect(try String(contentsOfFile: path, encoding: .utf8).contains("exec agent hooks run pre-commit \"$@\""))
+        try expectBlocked(box, mentions: ["leak.py:1", "OPENAI_KEY (dev)"])
     }
 
     @Test func foreignHooksAreChainedAndRestoredByteForByte() throws {
@@ -342,7 +381,7 @@ import Testing
                                 stdin: nil, env: [:], cwd: cwd ?? box.repo)
         }
         func hook(_ old: String, _ new: String, cwd: String? = nil) throws -> Result {
-            try traced(["hook", "post-checkout", old, new, "1"], cwd: cwd)
+            try traced(["hooks", "run", "post-checkout", old, new, "1"], cwd: cwd)
         }
         func messages(_ result: Result) -> [Substring] { result.stderr.split(separator: "\n") }
         // The probe sees the objects read when a command does read them.

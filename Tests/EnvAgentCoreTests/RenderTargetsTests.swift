@@ -97,15 +97,23 @@ import Testing
         return String(readme[open.upperBound..<close.lowerBound]) + "\n"
     }
 
-    /// The scripts `agent hooks install` writes are the files shipped in hooks/, byte for byte.
-    @Test func embeddedHookScriptsAreTheShippedFiles() throws {
+    /// The scripts `agent hooks install` writes are the files of hooks/ (embedded at build
+    /// time), and each file is what its marker says: this version, calling `agent hooks run`
+    /// with its own name, executable, valid sh.
+    @Test func shippedHookScriptsAreThisVersionAndCallTheirOwnHook() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         for name in HookScripts.names {
             let path = root.appendingPathComponent("hooks/\(name)").path
             let shipped = try String(contentsOfFile: path, encoding: .utf8)
-            #expect(shipped == HookScripts.script(name), "hooks/\(name) differs from HookScripts")
+            #expect(Array(shipped.utf8) == HookScripts.script(name), "hooks/\(name) is not what the binary embeds")
+            let lines = shipped.split(separator: "\n", omittingEmptySubsequences: false)
+            #expect(lines.first == "#!/bin/sh")
+            #expect(lines.dropFirst().first?.hasPrefix("\(HookScripts.marker)\(HookScripts.version) \(name):") == true, "hooks/\(name): \(lines.dropFirst().first ?? "")")
+            #expect(lines.contains { $0.contains("agent hooks run \(name) \"$@\"") }, "hooks/\(name) does not run its own hook")
+            #expect(!lines.contains { $0.contains("agent hook ") }, "hooks/\(name) calls the version-1 command")
             #expect(FileManager.default.isExecutableFile(atPath: path), "hooks/\(name) is not executable")
             #expect(try run("/bin/sh", ["-n", path]).status == 0)
         }
+        #expect(HookScripts.script("pre-push") == nil)
     }
 }

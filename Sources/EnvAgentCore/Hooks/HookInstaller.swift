@@ -71,7 +71,7 @@ public struct HookInstaller {
         var st = stat()
         guard lstat(path(name), &st) == 0 else { return .missing }
         guard st.st_mode & S_IFMT == S_IFREG, let bytes = try? FileIO.read(path(name)) else { return .foreign }
-        let expected = Array(HookScripts.script(name)!.utf8)
+        let expected = HookScripts.script(name)!
         if bytes == expected { return st.st_mode & 0o111 == 0o111 ? .installed : .modified }
         // The marker sits on the second line of every version of the scripts.
         let lines = String(decoding: bytes.prefix(4096), as: UTF8.self).split(separator: "\n").prefix(3)
@@ -114,7 +114,7 @@ public struct HookInstaller {
                     throw AgentError.internal("cannot keep \(path(name)) as \(HookScripts.chainedSuffix): \(FileIO.errnoMessage())")
                 }
             }
-            try FileIO.writeAtomically(path(name), bytes: Array(HookScripts.script(name)!.utf8), mode: 0o755, sync: false)
+            try FileIO.writeAtomically(path(name), bytes: HookScripts.script(name)!, mode: 0o755, sync: false)
         }
         return plan.map { HookChange(name: $0.name, path: path($0.name), action: $0.action) }
     }

@@ -1,4 +1,4 @@
-/// The git hooks: installing them, and what `agent hook NAME` does for each.
+/// The git hooks: installing them, and what `agent hooks run NAME` does for each.
 extension Operations {
     public struct PreCommitReport: Codable, Sendable, Equatable {
         public var findings: [LeakFinding]

@@ -7,8 +7,8 @@ import Glibc
 struct HooksCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hooks",
-        abstract: "Install, remove or show EnvAgent's git hooks (leak guard, re-render on checkout).",
-        subcommands: [Install.self, Uninstall.self, Status.self])
+        abstract: "Install, remove, show or run EnvAgent's git hooks (leak guard, re-render on checkout).",
+        subcommands: [Install.self, Uninstall.self, Status.self, Run.self])
 
     struct Install: AgentCommand {
         static let configuration = CommandConfiguration(

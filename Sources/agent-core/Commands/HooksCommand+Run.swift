@@ -1,19 +1,43 @@
 import ArgumentParser
 import EnvAgentCore
 
-/// `agent hook NAME [ARGS…]`: what the scripts in `hooks/` run. pre-commit blocks on a
-/// finding (or on its own failure, fail-closed); the post-* hooks never fail git's command.
-struct HookCommand: ParsableCommand {
+extension HooksCommand {
+    /// `agent hooks run NAME [ARGS…]`: what the scripts in `hooks/` run.
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "run",
+            abstract: "Run one git hook's logic (called by the installed hook scripts).",
+            discussion: HookRun.discussion)
+        @OptionGroup var hook: HookRun
+
+        func run() throws { try hook.run() }
+    }
+}
+
+/// `agent hook NAME [ARGS…]`, hidden: what version-1 hook scripts (installed before
+/// `agent hooks run` existed) call. The same as `agent hooks run`; `agent hooks install`
+/// updates those scripts.
+struct LegacyHookCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hook",
-        abstract: "Run one git hook's logic (called by the installed hook scripts).",
-        discussion: """
-            pre-commit: blocks staged .env files and render targets, current secret values (of every \
-            environment your identity can open) and identity key texts; exit 7 with the list and how \
-            to fix it. `git commit --no-verify` skips it once. \
-            post-checkout, post-merge, post-rewrite: re-render .envagent/targets when the store changed \
-            since the last render; silent when nothing changed; always exit 0 (problems are warnings).
-            """)
+        abstract: "Run one git hook's logic: the name version-1 hook scripts call (now `agent hooks run`).",
+        discussion: HookRun.discussion,
+        shouldDisplay: false)
+    @OptionGroup var hook: HookRun
+
+    func run() throws { try hook.run() }
+}
+
+/// One hook's logic. pre-commit blocks on a finding (or on its own failure, fail-closed); the
+/// post-* hooks never fail git's command.
+struct HookRun: ParsableArguments {
+    static let discussion = """
+        pre-commit: blocks staged .env files and render targets, current secret values (of every \
+        environment your identity can open) and identity key texts; exit 7 with the list and how \
+        to fix it. `git commit --no-verify` skips it once. \
+        post-checkout, post-merge, post-rewrite: re-render .envagent/targets when the store changed \
+        since the last render; silent when nothing changed; always exit 0 (problems are warnings).
+        """
     @OptionGroup var global: GlobalOptions
     @Argument(help: "pre-commit, post-checkout, post-merge or post-rewrite.") var name: String
     @Argument(parsing: .allUnrecognized, help: "The arguments git passes to the hook.") var arguments: [String] = []
@@ -95,7 +119,7 @@ struct HookCommand: ParsableCommand {
             Console.err("  \(finding.location.padding(to: width))  \(finding.what)")
         }
         if report.findings.count > shown.count {
-            Console.err("  … and \(report.findings.count - shown.count) more (`agent hook pre-commit --json` lists all)")
+            Console.err("  … and \(report.findings.count - shown.count) more (`agent hooks run pre-commit --json` lists all)")
         }
         Console.err("Nothing was committed. How to fix:")
         for step in Operations.PreCommitReport.fixSteps { Console.err("  - \(step)") }
