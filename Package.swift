@@ -59,7 +59,7 @@ let package = Package(
         .target(
             name: "EnvAgentServer",
             dependencies: [
-                "EnvAgentCore",
+                "EnvAgentCore", "AgentWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

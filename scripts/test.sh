@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+# Unsafe Swift only at the C boundaries (docs/architecture.md, "Where unsafe code lives").
+bash scripts/check-unsafe.sh
 # The renderer's tests read .env files back with python-dotenv.
 if ! python3 -c 'import dotenv' 2>/dev/null; then
     python3 -m pip install -q python-dotenv 2>/dev/null \

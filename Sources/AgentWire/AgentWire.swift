@@ -59,6 +59,34 @@ public enum AgentSocketPath {
     }
 }
 
+/// `connect` and `bind` on a Unix socket path (the resident agent's, `agent serve --socket`):
+/// the `sockaddr_un` casts in one place.
+public enum UnixSocket {
+    /// `connect(2)`'s result, nil when the path is too long for a socket address.
+    public static func connect(_ fd: Int32, to path: String) -> Int32? {
+        withAddress(path) { Glibc.connect(fd, $0, $1) }
+    }
+
+    /// `bind(2)`'s result, nil when the path is too long for a socket address.
+    public static func bind(_ fd: Int32, to path: String) -> Int32? {
+        withAddress(path) { Glibc.bind(fd, $0, $1) }
+    }
+
+    private static func withAddress(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Int32? {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+    }
+}
+
 /// One end of a connection: blocking frame reads and writes that retry on EINTR.
 public struct WireConnection: Sendable {
     public let fd: Int32
@@ -71,27 +99,10 @@ public struct WireConnection: Sendable {
         guard AgentSocketPath.isPrivateFolder(AgentSocketPath.folder(of: path)) else { return nil }
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return nil }
-        var address = sockaddr_un()
-        guard fillAddress(&address, path) else { _ = Glibc.close(fd); return nil }
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        guard let rc = UnixSocket.connect(fd, to: path) else { _ = Glibc.close(fd); return nil }
         var uid: uid_t = 0, pid: pid_t = 0
         guard rc == 0, agent_socket_peer(fd, &uid, &pid) == 0, uid == getuid() else { _ = Glibc.close(fd); return nil }
         return WireConnection(fd: fd)
-    }
-
-    /// Fills a Unix socket address; false when the path is too long for one.
-    public static func fillAddress(_ address: inout sockaddr_un, _ path: String) -> Bool {
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard bytes.count < capacity else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        return true
     }
 
     public func close() { _ = Glibc.close(fd) }

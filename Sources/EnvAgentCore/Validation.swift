@@ -11,21 +11,21 @@ public enum Validation {
     /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
     /// (Both checks walk the UTF-8 bytes in place: they run for every line of an import, and
     /// of every read.)
-    public static func isValidName(_ name: String) -> Bool { isValidName(utf8: name.utf8) }
-
-    static func isValidName(utf8 bytes: some Collection<UInt8>) -> Bool {
-        bytes.withContiguousStorageIfAvailable(isValidName) ?? isValidName(Array(bytes))
+    public static func isValidName(_ name: String) -> Bool {
+        let utf8 = name.utf8
+        return isValidName(utf8: utf8.span)
     }
 
-    /// On a buffer: a generic walk over a `String.UTF8View` cost about five times as much, and
+    /// On a span: a generic walk over a `String.UTF8View` cost about five times as much, and
     /// every read checks every line's NAME.
-    private static func isValidName(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let first = bytes.first, bytes.count <= maxNameLength, isNameStart(first) else { return false }
-        for byte in bytes.dropFirst() where !(isNameStart(byte) || byte == 0x2E || byte == 0x2D) { return false }
+    static func isValidName(utf8 bytes: Span<UInt8>) -> Bool {
+        guard !bytes.isEmpty, bytes.count <= maxNameLength, isNameStart(bytes[0]) else { return false }
+        for index in 1..<bytes.count {
+            let byte = bytes[index]
+            if !(isNameStart(byte) || byte == 0x2E || byte == 0x2D) { return false }
+        }
         return true
     }
-
-    private static func isValidName(_ bytes: [UInt8]) -> Bool { bytes.withUnsafeBufferPointer(isValidName) }
 
     /// Whether `byte` may be the `first` (a letter or `_`) or a later byte of an env var.
     @inline(__always) static func isEnvVarByte(_ byte: UInt8, first: Bool) -> Bool {
@@ -33,21 +33,18 @@ public enum Validation {
     }
 
     /// `[A-Za-z_][A-Za-z0-9_]*`
-    public static func isValidEnvVar(_ name: String) -> Bool { isValidEnvVar(utf8: name.utf8) }
-
-    static func isValidEnvVar(utf8 bytes: some Collection<UInt8>) -> Bool {
-        bytes.withContiguousStorageIfAvailable(isValidEnvVar) ?? isValidEnvVar(Array(bytes))
+    public static func isValidEnvVar(_ name: String) -> Bool {
+        let utf8 = name.utf8
+        return isValidEnvVar(utf8: utf8.span)
     }
 
-    private static func isValidEnvVar(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let first = bytes.first, bytes.count <= maxNameLength, isNameStart(first), !(first >= 0x30 && first <= 0x39) else {
+    static func isValidEnvVar(utf8 bytes: Span<UInt8>) -> Bool {
+        guard !bytes.isEmpty, bytes.count <= maxNameLength, isNameStart(bytes[0]), !(bytes[0] >= 0x30 && bytes[0] <= 0x39) else {
             return false
         }
-        for byte in bytes.dropFirst() where !isNameStart(byte) { return false }
+        for index in 1..<bytes.count where !isNameStart(bytes[index]) { return false }
         return true
     }
-
-    private static func isValidEnvVar(_ bytes: [UInt8]) -> Bool { bytes.withUnsafeBufferPointer(isValidEnvVar) }
 
     public static func name(_ name: String, field: String = "name") throws {
         guard isValidName(name) else {
@@ -118,14 +115,14 @@ public enum Validation {
         guard value.count <= maxValueBytes else {
             throw AgentError.validation("value", "the value is \(value.count) bytes; at most \(maxValueBytes) are allowed", type: "string_too_long")
         }
-        try value.withUnsafeBytes { raw in
+        try value.withBytes { (bytes: Span<UInt8>) throws(AgentError) in
             // One pass for NUL and non-ASCII; only a value with non-ASCII bytes needs the UTF-8 check.
             var ascii = true
-            for byte in raw {
-                if byte == 0 { throw AgentError.validation("value", "the value contains a NUL byte", type: "invalid_value") }
-                if byte >= 0x80 { ascii = false }
+            for index in bytes.indices {
+                if bytes[index] == 0 { throw AgentError.validation("value", "the value contains a NUL byte", type: "invalid_value") }
+                if bytes[index] >= 0x80 { ascii = false }
             }
-            guard ascii || String(validating: raw.bindMemory(to: UInt8.self), as: UTF8.self) != nil else {
+            guard ascii || (try? UTF8Span(validating: bytes)) != nil else {
                 throw AgentError.validation("value", "the value is not valid UTF-8", type: "string_type")
             }
         }

@@ -1,3 +1,4 @@
+import AgentWire
 import EnvAgentCore
 import Hummingbird
 import Logging
@@ -109,20 +110,8 @@ public struct APIServer: Sendable {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw AgentError(.internalError, "cannot create a socket: \(FileIO.errnoMessage())") }
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+        guard let connected = UnixSocket.connect(fd, to: path) else {
             throw AgentError(.validationError, "socket path is too long: \(path)")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
         }
         if connected == 0 {
             throw AgentError(.alreadyExists, "another server is listening on \(path)")

@@ -8,29 +8,18 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// Output through file descriptors (Swift 6 forbids the glibc `stdout` globals).
+/// What commands print: lines, secrets, JSON, errors, tables (through `StandardStreams`).
 enum Console {
-    static func write(_ bytes: UnsafeRawBufferPointer, fd: Int32) {
-        var offset = 0
-        while offset < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 { if errno == EINTR { continue } else { return } }
-            offset += n
-        }
-    }
-
     static func out(_ text: String) {
-        var text = text + "\n"
-        text.withUTF8 { write(UnsafeRawBufferPointer($0), fd: 1) }
+        StandardStreams.write(text + "\n", to: StandardStreams.output)
     }
 
     static func err(_ text: String) {
-        var text = text + "\n"
-        text.withUTF8 { write(UnsafeRawBufferPointer($0), fd: 2) }
+        StandardStreams.write(text + "\n", to: StandardStreams.error)
     }
 
     static func out(_ secret: SecretBytes) {
-        secret.withUnsafeBytes { write($0, fd: 1) }
+        StandardStreams.write(secret, to: StandardStreams.output)
     }
 
     static func json<T: Encodable>(_ value: T) throws {

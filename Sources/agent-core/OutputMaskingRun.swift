@@ -44,14 +44,12 @@ enum OutputMaskingRun {
             var ended: [Int] = []
             for (index, fd) in fds.enumerated() where fd.revents != 0 {
                 let stream = streams[index]
-                let n = buffer.withUnsafeMutableBytes { Glibc.read(stream.read, $0.baseAddress!, $0.count) }
+                let n = FileIO.read(fd: stream.read, into: &buffer)
                 if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
                 if n > 0 {
-                    let out = buffer.withUnsafeBytes { stream.masker.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                    out.withUnsafeBytes { Console.write($0, fd: stream.target) }
+                    StandardStreams.write(stream.masker.feed(buffer[0..<n]), to: stream.target)
                 } else {
-                    let out = stream.masker.finish()
-                    out.withUnsafeBytes { Console.write($0, fd: stream.target) }
+                    StandardStreams.write(stream.masker.finish(), to: stream.target)
                     close(stream.read)
                     ended.append(index)
                 }

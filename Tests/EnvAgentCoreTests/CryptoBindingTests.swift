@@ -78,7 +78,7 @@ import Testing
             let value = String(repeating: "x", count: length) + "\(length)"
             for sealedValue in [try key.seal(secret(value), name: "V", envVar: "V"), try writeOnly.seal(secret(value), name: "V", envVar: "V")] {
                 let line = SecretLine(name: "V", envVar: "V", createdAt: "c", updatedAt: "u", sealedValue: sealedValue)
-                #expect(try key.withOpened(line, using: &buffers) { String(decoding: $0, as: UTF8.self) } == value)
+                #expect(try key.withOpened(line, using: &buffers) { String(decoding: $0.array, as: UTF8.self) } == value)
             }
         }
         #expect(buffers.plaintextIsWiped)

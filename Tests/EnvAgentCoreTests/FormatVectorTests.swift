@@ -116,7 +116,7 @@ extension Trust.Verdict {
         if vector["expect"] == "success" {
             #expect(try key.open(line).utf8String == vector["value"])
             var buffers = EnvironmentKey.OpeningBuffers()
-            #expect(try key.withOpened(line, using: &buffers) { String(decoding: $0, as: UTF8.self) } == vector["value"])
+            #expect(try key.withOpened(line, using: &buffers) { String(decoding: $0.array, as: UTF8.self) } == vector["value"])
         } else {
             let error = #expect(throws: AgentError.self) { try key.open(line) }
             #expect(error?.details.first?.type == vector["expect"])

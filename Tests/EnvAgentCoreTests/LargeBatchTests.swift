@@ -117,7 +117,7 @@ import Testing
             var offset = 0
             while offset < content.count {
                 let end = min(content.count, offset + 7_919)
-                try content[offset..<end].withUnsafeBytes { try write($0) }
+                try write(content[offset..<end].span)
                 offset = end
             }
         }
@@ -131,14 +131,15 @@ import Testing
         let other = Array(content.reversed())
         struct Interrupted: Error {}
         #expect(throws: AgentError.self) {
-            _ = try repository.writeBlob(size: other.count + 1) { write in try other.withUnsafeBytes { try write($0) } }
+            _ = try repository.writeBlob(size: other.count + 1) { write in try write(other.span) }
         }
         #expect(throws: AgentError.self) {
-            _ = try repository.writeBlob(size: other.count - 1) { write in try other.withUnsafeBytes { try write($0) } }
+            _ = try repository.writeBlob(size: other.count - 1) { write in try write(other.span) }
         }
         #expect(throws: Interrupted.self) {
+            let start = Array(other[..<1000])
             _ = try repository.writeBlob(size: other.count) { write in
-                try other[..<1000].withUnsafeBytes { try write($0) }
+                try write(start.span)
                 throw Interrupted()
             }
         }

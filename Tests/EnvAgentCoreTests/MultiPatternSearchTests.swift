@@ -22,7 +22,7 @@ import Testing
     func search(_ patterns: [[UInt8]], _ text: [UInt8]) -> [[Int]] {
         let search = MultiPatternSearch(patterns: patterns.map { SecretBytes($0) })
         var found: [[Int]] = []
-        text.withUnsafeBytes { raw in search.search(raw) { found.append([$0, $1]) } }
+        search.search(text.span) { found.append([$0, $1]) }
         return found
     }
 

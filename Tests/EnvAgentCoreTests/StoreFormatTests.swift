@@ -146,7 +146,7 @@ func written(_ file: SecretsFile, _ lines: [SecretLine]) throws -> SecretsFile {
     }
     let streamed = file.streamed(with: pending, seal: { value, _, _ in value.utf8String }, done: { _ in })
     var bytes: [UInt8] = []
-    try streamed.produce { bytes += $0 }
+    try streamed.produce { bytes += $0.array }
     #expect(bytes.count == streamed.size)
     return SecretsFile.parse(bytes)
 }

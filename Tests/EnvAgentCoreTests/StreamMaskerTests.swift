@@ -10,7 +10,7 @@ import Testing
         var start = 0
         while start < bytes.count {
             let end = min(start + size, bytes.count)
-            out += bytes[start..<end].withUnsafeBytes { masker.feed($0) }
+            out += masker.feed(bytes[start..<end])
             start = end
         }
         out += masker.finish()
@@ -29,9 +29,9 @@ import Testing
     @Test func passesOtherOutputAtOnce() {
         let masker = StreamMasker(values: [SecretBytes(Array("password-123".utf8))])
         // Nothing that could begin a value is held back (a prompt without a newline shows).
-        #expect(Array("Continue? ".utf8).withUnsafeBytes { masker.feed($0) } == Array("Continue? ".utf8))
-        #expect(Array("pass".utf8).withUnsafeBytes { masker.feed($0) } == [])
-        #expect(Array("ive\n".utf8).withUnsafeBytes { masker.feed($0) } == Array("passive\n".utf8))
+        #expect(masker.feed(Array("Continue? ".utf8)[...]) == Array("Continue? ".utf8))
+        #expect(masker.feed(Array("pass".utf8)[...]) == [])
+        #expect(masker.feed(Array("ive\n".utf8)[...]) == Array("passive\n".utf8))
         #expect(masker.finish() == [])
         #expect(!StreamMasker(values: [SecretBytes(Array("short".utf8))]).isActive)
     }

@@ -51,3 +51,18 @@ func gitOutput(_ path: String, _ args: [String]) throws -> String {
     #expect(result.status == 0, "git \(args): \(result.stderr)")
     return result.stdout
 }
+
+extension SecretBytes {
+    /// A copy of the bytes, for comparisons in tests (the library offers none: a copy escapes
+    /// the wipe).
+    var bytes: [UInt8] {
+        var out: [UInt8] = []
+        append(to: &out)
+        return out
+    }
+}
+
+extension Span<UInt8> {
+    /// A copy, for comparisons in tests.
+    var array: [UInt8] { indices.map { self[$0] } }
+}

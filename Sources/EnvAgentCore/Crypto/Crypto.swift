@@ -317,6 +317,11 @@ public enum Crypto {
         bytes.withUnsafeMutableBytes { wipe($0) }
     }
 
+    /// Wipes an array of words derived from secrets (a search's grams and bitmap).
+    public static func wipe<T: BitwiseCopyable>(_ words: inout [T]) {
+        words.withUnsafeMutableBytes { wipe($0) }
+    }
+
     static func wipe(_ raw: UnsafeMutableRawBufferPointer) {
         if let base = raw.baseAddress { sodium_memzero(base, raw.count) }
     }

@@ -44,7 +44,7 @@ public struct EnvironmentKey: Sendable {
     }
 
     /// Whether two keys are the same environment key.
-    func isSameKey(as other: EnvironmentKey) -> Bool { Crypto.equal(key.bytes, other.key.bytes) }
+    func isSameKey(as other: EnvironmentKey) -> Bool { key.matches(other.key) }
 
     /// A fresh random key for a new environment (or a rotation).
     static func generate(storeID: String, environment: String) throws -> EnvironmentKey {
@@ -149,11 +149,11 @@ public struct EnvironmentKey: Sendable {
     /// Opens `line` like `open` (same errors) and passes the value to `body` from `buffers`,
     /// wiped before this returns.
     func withOpened<R>(_ line: SecretLine, using buffers: inout OpeningBuffers,
-                       _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+                       _ body: (Span<UInt8>) throws -> R) throws -> R {
         let overhead = Crypto.aeadNonceBytes + Crypto.aeadTagBytes
         guard line.isWellFormed, line.valueKind == .aead, line.ciphertext(into: &buffers.ciphertext),
               buffers.ciphertext.count >= overhead else {
-            return try open(line).withUnsafeBytes(body) // write-only values and errors: the general path
+            return try open(line).withBytes(body) // write-only values and errors: the general path
         }
         buffers.associatedData.removeAll(keepingCapacity: true)
         buffers.associatedData += associatedDataPrefix
@@ -180,8 +180,8 @@ public struct EnvironmentKey: Sendable {
         return try buffers.plaintext.withUnsafeMutableBytes { storage in
             let plaintext = UnsafeMutableRawBufferPointer(rebasing: storage[..<count])
             defer { Crypto.wipe(plaintext) }
-            guard opened else { return try open(line).withUnsafeBytes(body) } // throws the error that names the line
-            return try body(UnsafeRawBufferPointer(plaintext))
+            guard opened else { return try open(line).withBytes(body) } // throws the error that names the line
+            return try body(UnsafeRawBufferPointer(plaintext).assumingMemoryBound(to: UInt8.self).span)
         }
     }
 

@@ -41,8 +41,8 @@ enum ValueBinding {
     static func unbind(_ bound: SecretBytes, associatedData: [UInt8]) throws -> SecretBytes? {
         guard bound.count >= digestBytes else { return nil }
         let digest = try Crypto.hash(associatedData, length: digestBytes)
-        guard Crypto.equal(Array(bound.bytes[0..<digestBytes]), digest) else { return nil }
-        return SecretBytes(Array(bound.bytes[digestBytes...]))
+        guard bound.extracting(0..<digestBytes).matches(digest) else { return nil }
+        return bound.extracting(digestBytes..<bound.count)
     }
 
     static func unreadable(_ line: SecretLine, _ environment: String, _ problem: String) -> AgentError {

@@ -69,13 +69,11 @@ extension DotEnv {
         defer { Crypto.wipe(&bytes) }
         var i = 0, line = 1
         let n = bytes.count
-        let estimatedLines = bytes.withUnsafeBufferPointer { buffer in
-            var count = 1, offset = 0
-            while offset < buffer.count, let hit = memchr(buffer.baseAddress! + offset, Int32(newline), buffer.count - offset) {
-                count += 1
-                offset = buffer.baseAddress!.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
-            }
-            return count
+        var estimatedLines = 1, offset = 0
+        let span = bytes.span
+        while let hit = Bytes.firstIndex(of: newline, in: span, from: offset) {
+            estimatedLines += 1
+            offset = hit + 1
         }
         var result: [Assignment?] = []
         result.reserveCapacity(estimatedLines)
@@ -89,7 +87,11 @@ extension DotEnv {
         func isBlank(_ b: UInt8) -> Bool { b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") }
         /// The value of `name` for an expansion: an earlier key of the file, else the environment.
         func lookup(_ name: String) -> [UInt8]? {
-            if let index = seen[name], let earlier = result[index] { return earlier.value.bytes }
+            if let index = seen[name], let earlier = result[index] {
+                var bytes: [UInt8] = []
+                earlier.value.append(to: &bytes)
+                return bytes
+            }
             return environment?(name).map { Array($0.utf8) }
         }
         /// Expands the reference at `bytes[at]` (a `$`) into `value`; returns the index after it.

@@ -46,8 +46,8 @@ public enum DotEnv {
         var out: [UInt8] = []
         do {
             for (index, entry) in entries.enumerated() {
-                try entry.value.withUnsafeBytes {
-                    try append(name: entry.name, envVar: Array(entry.envVar.utf8)[...], value: $0, format: format,
+                try entry.value.withBytes { value in
+                    try append(name: entry.name, envVar: Array(entry.envVar.utf8)[...], value: value, format: format,
                                first: index == 0, to: &out)
                 }
             }
@@ -60,13 +60,13 @@ public enum DotEnv {
 
     /// Appends one variable in `format` to `out` (for JSON an object member, after a comma
     /// unless it is the `first`), growing `out` without leaving copies of values behind.
-    static func append(name: String, envVar: ArraySlice<UInt8>, value: UnsafeRawBufferPointer, format: RenderFormat, first: Bool,
+    static func append(name: String, envVar: ArraySlice<UInt8>, value: Span<UInt8>, format: RenderFormat, first: Bool,
                        to out: inout [UInt8]) throws {
         // Worst case: JSON writes a control byte as 6 (`\u00XX`); YAML at most 4 per byte.
         Crypto.reserveWiping(&out, extra: envVar.count + 6 * value.count + 16)
         switch format {
         case .env:
-            try appendEnvLine(name: name, envVar: envVar, value: value.bindMemory(to: UInt8.self), to: &out)
+            try appendEnvLine(name: name, envVar: envVar, value: value, to: &out)
         case .sh:
             out += "export ".utf8
             out += envVar
@@ -83,17 +83,17 @@ public enum DotEnv {
             out.append(doubleQuote)
             out += envVar // [A-Za-z_][A-Za-z0-9_]*: quoted so `Y`, `ON`, `NO` stay strings in YAML 1.1
             out += "\": ".utf8
-            appendYAMLQuoted(value.bindMemory(to: UInt8.self), to: &out)
+            appendYAMLQuoted(value, to: &out)
             out.append(newline)
         case .docker:
-            try appendDockerLine(name: name, envVar: envVar, value: value.bindMemory(to: UInt8.self), to: &out)
+            try appendDockerLine(name: name, envVar: envVar, value: value, to: &out)
         }
     }
 
     /// A YAML double-quoted scalar: `"` and `\` escaped, every control character, C1 control,
     /// U+2028/U+2029 (line breaks to YAML 1.1 readers), U+FEFF and U+FFFE/U+FFFF as escapes;
     /// the rest (valid UTF-8, checked on every write) as it is.
-    static func appendYAMLQuoted(_ value: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+    static func appendYAMLQuoted(_ value: Span<UInt8>, to out: inout [UInt8]) {
         let hex = Array("0123456789ABCDEF".utf8)
         out.append(doubleQuote)
         var i = 0
@@ -128,15 +128,15 @@ public enum DotEnv {
 
     /// `VAR=value` for docker's `--env-file`, which takes the value verbatim to the end of the
     /// line: a newline or CR cannot be carried (and a line over 64 KiB is not read).
-    static func appendDockerLine(name: String, envVar: ArraySlice<UInt8>, value: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) throws {
-        if value.contains(newline) { throw unrepresentable(name, envVar, "a newline", in: "a docker --env-file") }
-        if value.contains(cr) { throw unrepresentable(name, envVar, "a carriage return (CR)", in: "a docker --env-file") }
+    static func appendDockerLine(name: String, envVar: ArraySlice<UInt8>, value: Span<UInt8>, to out: inout [UInt8]) throws {
+        if Bytes.contains(newline, in: value) { throw unrepresentable(name, envVar, "a newline", in: "a docker --env-file") }
+        if Bytes.contains(cr, in: value) { throw unrepresentable(name, envVar, "a carriage return (CR)", in: "a docker --env-file") }
         guard envVar.count + 1 + value.count <= dockerMaxLine else {
             throw unrepresentable(name, envVar, "more than docker's 64 KiB per line", in: "a docker --env-file")
         }
         out += envVar
         out.append(UInt8(ascii: "="))
-        out += value
+        Bytes.append(value, to: &out)
         out.append(newline)
     }
 
@@ -170,7 +170,7 @@ public enum DotEnv {
         out += header
         for (index, part) in parts.enumerated() {
             if json && index > 0 { out.append(UInt8(ascii: ",")) }
-            part.withUnsafeBytes { out += $0 }
+            part.append(to: &out)
         }
         out += footer
         return SecretBytes(out) // takes over the buffer, wiped when released
@@ -178,7 +178,7 @@ public enum DotEnv {
 
     /// `KEY='value'`; `KEY="value"` when the value holds a single quote but nothing a double-quote
     /// reader would expand; otherwise an error naming the key and the character.
-    static func appendEnvLine(name: String, envVar: ArraySlice<UInt8>, value: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) throws {
+    static func appendEnvLine(name: String, envVar: ArraySlice<UInt8>, value: Span<UInt8>, to out: inout [UInt8]) throws {
         var hasQuote = false, singleQuoteSafe = true
         var doubleQuoteBlocker: String?
         for i in value.indices {
@@ -215,7 +215,7 @@ public enum DotEnv {
         out += envVar
         out.append(UInt8(ascii: "="))
         out.append(delimiter)
-        out += value
+        Bytes.append(value, to: &out)
         out.append(delimiter)
         out.append(newline)
     }
@@ -231,9 +231,10 @@ public enum DotEnv {
     }
 
     /// POSIX single quoting: `'…'` with each `'` written as `'\''`.
-    static func appendShellQuoted(_ value: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+    static func appendShellQuoted(_ value: Span<UInt8>, to out: inout [UInt8]) {
         out.append(quote)
-        for byte in value {
+        for index in value.indices {
+            let byte = value[index]
             if byte == quote { out += "'\\''".utf8 } else { out.append(byte) }
         }
         out.append(quote)

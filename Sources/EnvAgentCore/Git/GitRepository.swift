@@ -85,13 +85,14 @@ public final class GitRepository {
     }
 
     /// Calls `body` with a blob's raw content, without copying it out of libgit2.
-    public func withBlob<R>(_ id: ObjectID, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+    public func withBlob<R>(_ id: ObjectID, _ body: (Span<UInt8>) throws -> R) throws -> R {
         var oid = id.raw
         var blob: OpaquePointer?
         try Libgit2.check(git_blob_lookup(&blob, pointer, &oid), "git_blob_lookup")
         defer { git_blob_free(blob) }
         let size = Int(git_blob_rawsize(blob))
-        return try body(UnsafeRawBufferPointer(start: size > 0 ? git_blob_rawcontent(blob) : nil, count: size))
+        let content = UnsafeRawBufferPointer(start: size > 0 ? git_blob_rawcontent(blob) : nil, count: size)
+        return try body(content.assumingMemoryBound(to: UInt8.self).span) // valid while the blob is held
     }
 
     // MARK: Writing objects
@@ -109,7 +110,7 @@ public final class GitRepository {
     /// A blob of exactly `size` bytes, hashed and compressed piece by piece as `produce` hands
     /// them over (through `write`), so the slowest part of writing a large file overlaps the
     /// work that produces it. Nothing is stored when `produce` throws or the byte count is off.
-    public func writeBlob(size: Int, _ produce: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> ObjectID {
+    public func writeBlob(size: Int, _ produce: (_ write: (Span<UInt8>) throws -> Void) throws -> Void) throws -> ObjectID {
         try writeLooseObjectsFast()
         var odb: OpaquePointer?
         try Libgit2.check(git_repository_odb(&odb, pointer), "git_repository_odb")
@@ -119,11 +120,14 @@ public final class GitRepository {
         defer { git_odb_stream_free(stream) } // without a finalized write, this removes the temporary file
         var written = 0
         try produce { piece in
-            guard let base = piece.baseAddress, !piece.isEmpty else { return }
+            guard !piece.isEmpty else { return }
             written += piece.count
             guard written <= size else { throw AgentError.internal("a streamed blob grew past its declared \(size) bytes") }
-            try Libgit2.check(git_odb_stream_write(stream, base.assumingMemoryBound(to: CChar.self), piece.count),
-                              "git_odb_stream_write")
+            try piece.withUnsafeBufferPointer { buffer in
+                try buffer.withMemoryRebound(to: CChar.self) {
+                    try Libgit2.check(git_odb_stream_write(stream, $0.baseAddress, $0.count), "git_odb_stream_write")
+                }
+            }
         }
         guard written == size else { throw AgentError.internal("a streamed blob has \(written) bytes, not its declared \(size)") }
         var oid = git_oid()

@@ -28,7 +28,12 @@ public struct Identity: Sendable {
     public var publicKeyText: String { Self.publicKeyText(publicKey) }
 
     /// The secret key text. Callers print or store it once and drop it.
-    public var secretKeyText: String { Self.encode(secretKey.bytes, prefix: Self.secretKeyPrefix) }
+    public var secretKeyText: String {
+        var key: [UInt8] = []
+        secretKey.append(to: &key)
+        defer { Crypto.wipe(&key) }
+        return Self.encode(key, prefix: Self.secretKeyPrefix)
+    }
 
     public static func publicKeyText(_ key: [UInt8]) -> String { encode(key, prefix: publicKeyPrefix) }
 
@@ -239,7 +244,7 @@ public struct IdentitySource: Sendable {
         let text = try IdentityFile.text(for: identity, passphrase: passphrase, limits: limits)
         try FileIO.makeDirectories(FileIO.dirname(path), mode: 0o700)
         do {
-            try FileIO.createExclusively(path, bytes: text.bytes, mode: 0o600)
+            try FileIO.createExclusively(path, secret: text, mode: 0o600)
         } catch var error as AgentError where error.kind == .alreadyExists {
             // Never advise deleting it: it may be the only key that opens someone's values.
             error.message = "an identity file already exists at \(path); it is kept as it is"
@@ -256,10 +261,13 @@ public struct IdentitySource: Sendable {
                                limits: PassphraseLimits = .moderate) throws {
         let text = try IdentityFile.text(for: identity, passphrase: passphrase, limits: limits)
         // Never replace a key with a file that would not give it back.
-        guard try IdentityFile.parse(text.bytes, path: path).publicKey == identity.publicKey else {
+        var written: [UInt8] = []
+        text.append(to: &written)
+        defer { Crypto.wipe(&written) }
+        guard try IdentityFile.parse(written, path: path).publicKey == identity.publicKey else {
             throw AgentError.internal("the new identity file does not hold the same key")
         }
-        try text.withUnsafeBytes { try FileIO.writeAtomically(path, bytes: $0, mode: 0o600) }
+        try FileIO.writeAtomically(path, secret: text, mode: 0o600)
     }
 }
 

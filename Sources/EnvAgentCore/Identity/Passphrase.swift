@@ -65,7 +65,7 @@ public struct PassphraseProvider: Sendable {
                                  hint: "set \(variables[0]) to a file holding the new passphrase")
             }
             guard let again = try Terminal.readSecret(prompt: "Repeat the new passphrase: "),
-                  Crypto.equal(typed.bytes, again.bytes)
+                  typed.matches(again)
             else { throw AgentError.validation("passphrase", "the two passphrases differ", type: "mismatch") }
             passphrase = typed
         }

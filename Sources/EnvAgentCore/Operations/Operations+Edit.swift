@@ -57,7 +57,7 @@ extension Operations {
             }
             shown[line.envVar] = (line.name, value)
             if line.name != line.envVar { out += "# secret \(line.name)\n".utf8 }
-            value.withUnsafeBytes { Self.appendEditLine(envVar: line.envVar, value: $0, to: &out) }
+            value.withBytes { Self.appendEditLine(envVar: line.envVar, value: $0, to: &out) }
         }
         let text = SecretBytes(out)
         out = []
@@ -66,18 +66,19 @@ extension Operations {
 
     /// `KEY='value'` when the value holds nothing a reader could take differently, else
     /// `KEY="…"` with `\\ \" \$ \n \r` escaped: both read back unchanged by `DotEnv.parse`.
-    static func appendEditLine(envVar: String, value: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+    static func appendEditLine(envVar: String, value: Span<UInt8>, to out: inout [UInt8]) {
         Crypto.reserveWiping(&out, extra: envVar.utf8.count + 2 * value.count + 4)
         out += envVar.utf8
         out.append(UInt8(ascii: "="))
-        let plain = !value.contains { [UInt8(ascii: "'"), UInt8(ascii: "\\"), UInt8(ascii: "$"), 10, 13].contains($0) }
+        let plain = !value.indices.contains { [UInt8(ascii: "'"), UInt8(ascii: "\\"), UInt8(ascii: "$"), 10, 13].contains(value[$0]) }
         if plain {
             out.append(UInt8(ascii: "'"))
-            out += value
+            Bytes.append(value, to: &out)
             out.append(UInt8(ascii: "'"))
         } else {
             out.append(UInt8(ascii: "\""))
-            for byte in value {
+            for index in value.indices {
+                let byte = value[index]
                 switch byte {
                 case 10: out += "\\n".utf8
                 case 13: out += "\\r".utf8
@@ -107,7 +108,7 @@ extension Operations {
             present.insert(assignment.key)
             lineOf[assignment.key] = assignment.line
             if let shown = session.shown[assignment.key] {
-                if Crypto.equal(shown.value.bytes, assignment.value.bytes) { unchanged += 1; continue }
+                if shown.value.matches(assignment.value) { unchanged += 1; continue }
                 requests.append(WriteRequest(name: shown.name, envVar: assignment.key, value: assignment.value,
                                              allowsExecutionEnvVar: allowingExecutionEnvVars))
                 kinds[shown.name] = "updated"

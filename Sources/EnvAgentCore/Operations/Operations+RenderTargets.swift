@@ -206,14 +206,14 @@ extension Operations {
             if fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size == rendered.count,
                var existing = try? FileIO.readAll(fd: fd) {
                 defer { Crypto.wipe(&existing) }
-                if Crypto.equal(existing, rendered.bytes) {
+                if rendered.matches(existing) {
                     if st.st_mode & 0o7777 == mode { return .unchanged }
                     guard fchmod(fd, mode) == 0 else { throw AgentError.internal("cannot set the mode of \(path): \(FileIO.errnoMessage())") }
                     return .written
                 }
             }
         }
-        try rendered.withUnsafeBytes { try FileIO.writeAtomically(path, bytes: $0, mode: mode) }
+        try FileIO.writeAtomically(path, secret: rendered, mode: mode)
         return .written
     }
 }

@@ -88,7 +88,7 @@ extension Operations {
             var bytes = try FileIO.read(path)
             defer { Crypto.wipe(&bytes) }
             report.scanned += 1
-            report.findings += bytes.withUnsafeBytes { scanner.scan($0, path: shown) }
+            report.findings += scanner.scan(bytes.span, path: shown)
         }
         func walk(_ folder: String, shown: String) throws {
             for name in FileIO.directoryEntries(folder).sorted() where name != ".git" {

@@ -112,7 +112,7 @@ struct WritePlan {
         guard !candidates.isEmpty else { return }
         let same = try Parallel.map(candidates) { change in
             guard let current = try? key.open(before[change.request]!) else { return false }
-            return Crypto.equal(current.bytes, change.line.value.bytes)
+            return current.matches(change.line.value)
         }
         let unchanged = Set(zip(candidates, same).filter(\.1).map(\.0.request))
         changes.removeAll { unchanged.contains($0.request) }

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// One thing a scan found: where, and which secret — never the value.
 public struct LeakFinding: Codable, Sendable, Equatable {
@@ -103,22 +100,14 @@ public final class LeakScanner {
         search = MultiPatternSearch(patterns: patterns)
     }
 
-    private static func less(_ a: SecretBytes, _ b: SecretBytes) -> Bool {
-        a.withUnsafeBytes { x in
-            b.withUnsafeBytes { y in
-                let common = min(x.count, y.count)
-                let order = common == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, common)
-                return order != 0 ? order < 0 : x.count < y.count
-            }
-        }
-    }
+    private static func less(_ a: SecretBytes, _ b: SecretBytes) -> Bool { a.lexicographicallyPrecedes(b) }
 
     private static func equal(_ a: SecretBytes, _ b: SecretBytes) -> Bool { !less(a, b) && !less(b, a) }
 
     /// Findings in one file's content. With `addedLines`, a value or key counts only when it
     /// touches one of those lines (an added or changed line of a modified file); nil means every
     /// line is new. One finding per line and kind, naming every secret found on it.
-    public func scan(_ content: UnsafeRawBufferPointer, path: String, addedLines: [ClosedRange<Int>]? = nil,
+    public func scan(_ content: Span<UInt8>, path: String, addedLines: [ClosedRange<Int>]? = nil,
                      commit: String? = nil) -> [LeakFinding] {
         var matches: [(start: Int, end: Int, pattern: Int)] = []
         search.search(content) { pattern, start in
@@ -130,7 +119,7 @@ public final class LeakScanner {
         matches.sort { $0.start < $1.start }
         var findings: [LeakFinding] = []
         var line = 1, position = 0
-        let bytes = content.bindMemory(to: UInt8.self)
+        let bytes = content
         func lineNumber(at offset: Int) -> Int {
             // Matches are sorted, so lines are counted once over the file.
             if offset < position { line = 1; position = 0 }
@@ -155,7 +144,7 @@ public final class LeakScanner {
         return findings
     }
 
-    private static func isKeyText(_ content: UnsafeRawBufferPointer, after end: Int) -> Bool {
+    private static func isKeyText(_ content: Span<UInt8>, after end: Int) -> Bool {
         guard end + keyTextLength <= content.count else { return false }
         for offset in end..<(end + keyTextLength) {
             switch content[offset] {

@@ -6,7 +6,7 @@ public enum Masking {
     public static let empty = "(empty)"
 
     public static func mask(_ value: SecretBytes) -> String {
-        value.withUnsafeBytes { mask(String(decoding: $0, as: UTF8.self)) }
+        mask(value.utf8String)
     }
 
     public static func mask(_ value: String) -> String {

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Replaces every occurrence of secret values in a byte stream by their masked form
 /// (`Masking.mask`) as the stream passes, for `agent run`'s output.
 ///
@@ -31,14 +27,14 @@ public final class StreamMasker {
         var storage: [UInt8] = [], starts: [Int] = [], lengths: [Int] = [], masks: [[UInt8]] = []
         var kept: [SecretBytes] = []
         for value in values {
-            let text = value.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+            let text = value.utf8String
             guard text.unicodeScalars.count >= Self.minimumCharacters, value.count >= MultiPatternSearch.minimumLength else { continue }
-            let duplicate = kept.contains { Crypto.equal($0.bytes, value.bytes) }
+            let duplicate = kept.contains { $0.matches(value) }
             if duplicate { continue }
             kept.append(value)
             starts.append(storage.count)
             lengths.append(value.count)
-            value.withUnsafeBytes { storage.append(contentsOf: $0) }
+            value.append(to: &storage)
             masks.append(Array(Masking.mask(text).utf8))
         }
         search = kept.isEmpty ? nil : MultiPatternSearch(patterns: kept)
@@ -47,11 +43,10 @@ public final class StreamMasker {
         self.lengths = lengths
         self.masks = masks
         longest = lengths.max() ?? 0
-        sorted = storage.withUnsafeBytes { raw in
-            starts.indices.sorted { a, b in
-                Self.compare(UnsafeRawBufferPointer(rebasing: raw[starts[a]..<(starts[a] + lengths[a])]),
-                             UnsafeRawBufferPointer(rebasing: raw[starts[b]..<(starts[b] + lengths[b])])) < 0
-            }
+        let values = storage.span
+        sorted = starts.indices.sorted { a, b in
+            Self.compare(values.extracting(starts[a]..<(starts[a] + lengths[a])),
+                         values.extracting(starts[b]..<(starts[b] + lengths[b]))) < 0
         }
         for start in starts { firstBytes[Int(storage[start])] = true }
     }
@@ -65,7 +60,7 @@ public final class StreamMasker {
     public var isActive: Bool { search != nil }
 
     /// Takes the next bytes of the stream; returns what can be passed on now.
-    public func feed(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+    public func feed(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
         guard search != nil else { return Array(bytes) }
         Crypto.reserveWiping(&pending, extra: bytes.count)
         pending += bytes
@@ -82,7 +77,7 @@ public final class StreamMasker {
         guard let search else { return [] }
         let boundary = final ? pending.count : pending.count - heldTail()
         var found: [(pattern: Int, start: Int)] = []
-        pending.withUnsafeBytes { text in search.search(text) { found.append(($0, $1)) } }
+        search.search(pending.span) { found.append(($0, $1)) }
         found.sort { $0.start != $1.start ? $0.start < $1.start : lengths[$0.pattern] > lengths[$1.pattern] }
         var out: [UInt8] = []
         out.reserveCapacity(boundary + 16)
@@ -108,39 +103,40 @@ public final class StreamMasker {
     private func heldTail() -> Int {
         let count = pending.count
         let from = max(0, count - (longest - 1))
-        return pending.withUnsafeBytes { text in
-            storage.withUnsafeBytes { values in
-                for start in from..<count where firstBytes[Int(text[start])] {
-                    let tail = UnsafeRawBufferPointer(rebasing: text[start..<count])
-                    if beginsProperly(tail, values) { return count - start }
-                }
-                return 0
-            }
+        let pending = self.pending, storage = self.storage // references, for spans scoped to this call
+        let text = pending.span, values = storage.span
+        for start in from..<count where firstBytes[Int(text[start])] {
+            if beginsProperly(text.extracting(start..<count), values) { return count - start }
         }
+        return 0
     }
 
     /// Whether some value is longer than `prefix` and starts with it (binary search in
     /// byte order: the values starting with `prefix` follow the first one not below it).
-    private func beginsProperly(_ prefix: UnsafeRawBufferPointer, _ values: UnsafeRawBufferPointer) -> Bool {
-        func value(_ index: Int) -> UnsafeRawBufferPointer {
-            let pattern = sorted[index]
-            return UnsafeRawBufferPointer(rebasing: values[starts[pattern]..<(starts[pattern] + lengths[pattern])])
-        }
+    private func beginsProperly(_ prefix: Span<UInt8>, _ values: Span<UInt8>) -> Bool {
         var low = 0, high = sorted.count
         while low < high {
             let mid = (low + high) / 2
-            if Self.compare(value(mid), prefix) < 0 { low = mid + 1 } else { high = mid }
+            let pattern = sorted[mid]
+            if Self.compare(values.extracting(starts[pattern]..<(starts[pattern] + lengths[pattern])), prefix) < 0 {
+                low = mid + 1
+            } else {
+                high = mid
+            }
         }
         for index in low..<min(low + 2, sorted.count) {
-            let candidate = value(index)
-            if candidate.count > prefix.count && memcmp(candidate.baseAddress!, prefix.baseAddress!, prefix.count) == 0 { return true }
+            let pattern = sorted[index]
+            let candidate = values.extracting(starts[pattern]..<(starts[pattern] + lengths[pattern]))
+            if candidate.count > prefix.count && Self.compare(candidate.extracting(0..<prefix.count), prefix) == 0 { return true }
         }
         return false
     }
 
-    private static func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
-        let common = min(a.count, b.count)
-        let order = common == 0 ? 0 : Int(memcmp(a.baseAddress!, b.baseAddress!, common))
-        return order != 0 ? order : a.count - b.count
+    /// Byte order, then length (memcmp's order).
+    private static func compare(_ a: Span<UInt8>, _ b: Span<UInt8>) -> Int {
+        for index in 0..<min(a.count, b.count) where a[index] != b[index] {
+            return Int(a[index]) - Int(b[index])
+        }
+        return a.count - b.count
     }
 }

@@ -25,7 +25,7 @@ extension SecretsFile {
                 found.append(Problem(name: Self.shown(line.name), message: "appears on more than one line", type: "duplicate_name"))
             }
             previous = line.name
-            guard line.isWellFormed, Validation.isValidEnvVar(utf8: line.envVarBytes) else { continue }
+            guard line.isWellFormed, Validation.isValidEnvVar(utf8: line.envVarBytes.span) else { continue }
             let envVar = line.envVar
             if !envVars.insert(envVar).inserted, let owner = lines.first(where: { $0.envVar == envVar && $0.name != line.name }) {
                 found.append(Problem(name: Self.shown(line.name), message: "maps to env var \(envVar), as secret '\(Self.shown(owner.name))' does",
@@ -46,7 +46,7 @@ extension SecretsFile {
     /// write-only value's ENV_VAR), without building messages: most lines pass, and only those
     /// that do not get `problems(of:)`.
     static func isSound(_ line: SecretLine) -> Bool {
-        guard line.isWellFormed, Validation.isValidName(line.name), Validation.isValidEnvVar(utf8: line.envVarBytes) else {
+        guard line.isWellFormed, Validation.isValidName(line.name), Validation.isValidEnvVar(utf8: line.envVarBytes.span) else {
             return false
         }
         return line.valueKind != .sealed || !ExecutionEnvVars.contains(line.envVar)

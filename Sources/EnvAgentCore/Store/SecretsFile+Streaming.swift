@@ -70,12 +70,12 @@ extension SecretsFile {
                     written[order[count]] = line
                     count += 1
                 }
-                try chunk.withUnsafeBytes(emit)
+                try emit(chunk.span)
                 chunk.removeAll(keepingCapacity: true)
                 progress?(count)
             }
             appendKept(before: nil)
-            try chunk.withUnsafeBytes(emit)
+            try emit(chunk.span)
             done(written.map { $0! })
         }
     }

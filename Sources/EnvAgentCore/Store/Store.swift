@@ -21,9 +21,9 @@ public struct StoreChange {
 /// to its argument, in order (see `GitRepository.writeBlob(size:_:)`).
 public struct StreamedFile {
     public let size: Int
-    public let produce: (_ emit: (UnsafeRawBufferPointer) throws -> Void) throws -> Void
+    public let produce: (_ emit: (Span<UInt8>) throws -> Void) throws -> Void
 
-    public init(size: Int, produce: @escaping (_ emit: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) {
+    public init(size: Int, produce: @escaping (_ emit: (Span<UInt8>) throws -> Void) throws -> Void) {
         self.size = size
         self.produce = produce
     }
@@ -91,7 +91,7 @@ public final class Store {
                     let id = try repository.writeBlob(size: file.size) { write in
                         try file.produce { piece in
                             try write(piece)
-                            bytes.append(contentsOf: piece)
+                            Bytes.append(piece, to: &bytes)
                         }
                     }
                     blobs.append((path: path, blob: (id: id, bytes: bytes)))

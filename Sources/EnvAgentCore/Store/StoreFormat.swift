@@ -335,23 +335,19 @@ public struct SecretLine: Sendable, Equatable {
         // and without allocating: this runs per line.
         var found = (raw.endIndex, raw.endIndex, raw.endIndex, raw.endIndex)
         var count = 0
-        raw.withUnsafeBufferPointer { buffer in
-            guard let base = buffer.baseAddress else { return }
-            var offset = 0
-            while count <= 4, offset < buffer.count,
-                  let hit = memchr(base + offset, Int32(UInt8(ascii: " ")), buffer.count - offset) {
-                offset = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-                let index = raw.startIndex + offset
-                switch count {
-                case 0: found.0 = index
-                case 1: found.1 = index
-                case 2: found.2 = index
-                case 3: found.3 = index
-                default: break
-                }
-                count += 1
-                offset += 1
+        let span = raw.span
+        var offset = 0
+        while count <= 4, let hit = Bytes.firstIndex(of: UInt8(ascii: " "), in: span, from: offset) {
+            let index = raw.startIndex + hit
+            switch count {
+            case 0: found.0 = index
+            case 1: found.1 = index
+            case 2: found.2 = index
+            case 3: found.3 = index
+            default: break
             }
+            count += 1
+            offset = hit + 1
         }
         name = String(decoding: raw[raw.startIndex..<found.0], as: UTF8.self)
         let (a, b, c, d) = found
@@ -470,13 +466,10 @@ public struct SecretsFile: Sendable, Equatable {
         var lines: [SecretLine] = []
         lines.reserveCapacity(bytes.count / 96)
         var start = 0
-        bytes.withUnsafeBufferPointer { buffer in
-            guard let base = buffer.baseAddress else { return }
-            while start < buffer.count, let hit = memchr(base + start, Int32(UInt8(ascii: "\n")), buffer.count - start) {
-                let end = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-                if end > start { lines.append(SecretLine(raw: bytes[start..<end])) }
-                start = end + 1
-            }
+        let span = bytes.span
+        while let end = Bytes.firstIndex(of: UInt8(ascii: "\n"), in: span, from: start) {
+            if end > start { lines.append(SecretLine(raw: bytes[start..<end])) }
+            start = end + 1
         }
         if start < bytes.count { lines.append(SecretLine(raw: bytes[start...])) }
         return lines

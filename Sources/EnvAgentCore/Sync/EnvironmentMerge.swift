@@ -227,7 +227,7 @@ struct EnvironmentMerge {
         if a.sealedValue == b.sealedValue { return true }
         guard let keyA = key(sideA), let keyB = key(sideB),
               let plainA = try? keyA.open(a), let plainB = try? keyB.open(b) else { return false }
-        return Crypto.equal(plainA.bytes, plainB.bytes)
+        return plainA.matches(plainB)
     }
 
     /// `line` sealed under the result key: unchanged when it came from a side with that key,

@@ -238,7 +238,7 @@ extension Operations {
                     let (oldKey, newKey) = keys ?? (key(old), key(new))
                     keys = (oldKey, newKey)
                     if let oldKey, let newKey, let x = try? oldKey.open(a), let y = try? newKey.open(b) {
-                        sameValue = Crypto.equal(x.bytes, y.bytes)
+                        sameValue = x.matches(y)
                     } else {
                         sameValue = true // unreadable here: the line's metadata is all there is
                     }

@@ -99,7 +99,7 @@ public enum FileIO {
 
     /// Writes `bytes` to a temp file in the same folder, fsyncs, sets `mode`, and renames it over
     /// `path`: a reader sees the old file or the new one, never a partial one.
-    public static func writeAtomically(_ path: String, bytes: UnsafeRawBufferPointer, mode: mode_t, sync: Bool = true) throws {
+    static func writeAtomically(_ path: String, bytes: UnsafeRawBufferPointer, mode: mode_t, sync: Bool = true) throws {
         let folder = dirname(path)
         var template = Array("\(folder)/.\(basename(path)).tmp-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
@@ -133,8 +133,22 @@ public enum FileIO {
         try bytes.withUnsafeBytes { try writeAtomically(path, bytes: $0, mode: mode, sync: sync) }
     }
 
-    /// Creates `path` exclusively with `mode`; fails `already_exists` when it is there.
+    /// `writeAtomically` of a secret (a rendered file, an identity): no copy of it is made.
+    public static func writeAtomically(_ path: String, secret: SecretBytes, mode: mode_t, sync: Bool = true) throws {
+        try secret.withUnsafeBytes { try writeAtomically(path, bytes: $0, mode: mode, sync: sync) }
+    }
+
+    /// `createExclusively` of a secret (an identity file): no copy of it is made.
+    public static func createExclusively(_ path: String, secret: SecretBytes, mode: mode_t) throws {
+        try secret.withUnsafeBytes { try createExclusively(path, bytes: $0, mode: mode) }
+    }
+
     public static func createExclusively(_ path: String, bytes: [UInt8], mode: mode_t) throws {
+        try bytes.withUnsafeBytes { try createExclusively(path, bytes: $0, mode: mode) }
+    }
+
+    /// Creates `path` exclusively with `mode`; fails `already_exists` when it is there.
+    static func createExclusively(_ path: String, bytes: UnsafeRawBufferPointer, mode: mode_t) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else {
             let code = errno
@@ -145,11 +159,30 @@ public enum FileIO {
         }
         defer { close(fd) }
         _ = fchmod(fd, mode)
-        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        let n = Glibc.write(fd, bytes.baseAddress, bytes.count)
         guard n == bytes.count, fsync(fd) == 0 else {
             unlink(path)
             throw AgentError.internal("cannot write \(path): \(errnoMessage())")
         }
+    }
+
+    /// Sets the process environment variable `name` to `value` (for the command `agent run`
+    /// execs). setenv copies it; the NUL-terminated copy made here is wiped at once.
+    public static func setEnvironment(_ name: String, to value: SecretBytes) {
+        var cString: [UInt8] = []
+        cString.reserveCapacity(value.count + 1)
+        value.append(to: &cString)
+        cString.append(0)
+        defer { Crypto.wipe(&cString) }
+        cString.withUnsafeBytes { raw in
+            _ = setenv(name, raw.baseAddress!.assumingMemoryBound(to: CChar.self), 1)
+        }
+    }
+
+    /// Reads what is available from `fd` (at most `buffer.count` bytes) into the start of
+    /// `buffer`; the byte count, 0 at the end, or -1 with `errno` set.
+    public static func read(fd: Int32, into buffer: inout [UInt8]) -> Int {
+        buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
     }
 
     /// Names in a folder (without `.` and `..`); empty when it cannot be read.

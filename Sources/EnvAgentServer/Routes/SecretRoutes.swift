@@ -103,7 +103,10 @@ struct SecretRoutes {
                 try $0.render(names: names, environment: environment, format: .env)
             }
         }
-        let body = rendered.withUnsafeBytes { ByteBuffer(bytes: $0) }
+        var bytes: [UInt8] = []
+        rendered.append(to: &bytes)
+        let body = ByteBuffer(bytes: bytes) // NIO's buffer is the response; the array is wiped
+        Crypto.wipe(&bytes)
         return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
                         body: .init(byteBuffer: body))
     }

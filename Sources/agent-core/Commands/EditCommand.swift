@@ -42,7 +42,7 @@ struct EditCommand: AgentCommand {
                 throw AgentError(.invalidRequest, "the edited file is gone (\(file)): nothing changed")
             }
             defer { Crypto.wipe(&edited) }
-            let same = session.text.withUnsafeBytes { $0.elementsEqual(edited) }
+            let same = session.text.matches(edited)
             if same {
                 result = EditResult(environment: environment)
                 break

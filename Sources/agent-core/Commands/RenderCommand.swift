@@ -40,7 +40,7 @@ struct RenderCommand: AgentCommand {
         let rendered = try global.operations().render(names: names, environment: global.environment,
                                                       format: global.json ? .json : format, manifestName: name)
         if let output {
-            try rendered.withUnsafeBytes { try FileIO.writeAtomically(output, bytes: $0, mode: 0o600) }
+            try FileIO.writeAtomically(output, secret: rendered, mode: 0o600)
         } else {
             Console.out(rendered)
         }

@@ -32,7 +32,7 @@ final class RotationProgressPrinter {
             guard total >= 1000 else { return }
             var line = "\rrotating \(environment): \(done)/\(total)"
             if done == total { line += "\u{1B}[K" }
-            line.withUTF8 { Console.write(UnsafeRawBufferPointer($0), fd: 2) }
+            StandardStreams.write(line, to: StandardStreams.error)
             shown = true
         }
     }

@@ -44,11 +44,7 @@ struct RunCommand: AgentCommand {
         let entries = try global.operations().entries(names: names, environment: global.environment)
         for entry in entries {
             if noOverride && getenv(entry.envVar) != nil { continue }
-            entry.value.withUnsafeBytes { raw in
-                var cString = Array(raw) + [0]
-                setenv(entry.envVar, cString.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self) }, 1)
-                Crypto.wipe(&cString)
-            }
+            FileIO.setEnvironment(entry.envVar, to: entry.value)
         }
         let masked = [Int32(1), 2].filter { fd in !noMask && (mask || isatty(fd) == 0) }
         if !masked.isEmpty { try OutputMaskingRun.run(command, values: entries.map(\.value), masked: masked) }

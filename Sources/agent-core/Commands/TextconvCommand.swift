@@ -24,6 +24,6 @@ struct TextconvCommand: ParsableCommand {
         } else {
             text = Operations.textconv(bytes, keys: [])
         }
-        text.withUnsafeBytes { Console.write($0, fd: 1) }
+        StandardStreams.write(text, to: StandardStreams.output)
     }
 }

@@ -72,16 +72,13 @@ final class ResidentAgent {
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw AgentError(.internalError, "socket: \(FileIO.errnoMessage())") }
-        var address = sockaddr_un()
-        guard WireConnection.fillAddress(&address, path) else {
+        guard path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else {
             close(fd)
             throw AgentError(.invalidRequest, "the socket path \(path) is too long", hint: "set AGENT_SOCK to a shorter path")
         }
         _ = unlink(path) // a stale socket: the caller checked that no agent answers on it
         let previous = umask(0o077)
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let rc = UnixSocket.bind(fd, to: path)
         umask(previous)
         guard rc == 0, Glibc.listen(fd, 64) == 0 else {
             let message = FileIO.errnoMessage()

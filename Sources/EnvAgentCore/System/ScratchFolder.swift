@@ -1,4 +1,3 @@
-import EnvAgentCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,11 +6,11 @@ import Glibc
 /// system when there is one ($XDG_RUNTIME_DIR, else /dev/shm), else in $TMPDIR or /tmp. `wipe`
 /// overwrites every file in it with zeros, then removes them and the folder; the editor's own
 /// side files (swap files, backups) are in the folder too and go the same way.
-final class ScratchFolder {
-    let path: String
+public final class ScratchFolder {
+    public let path: String
     private var wiped = false
 
-    init() throws {
+    public init() throws {
         var candidates: [String] = []
         if let runtime = FileIO.environment("XDG_RUNTIME_DIR"), runtime.hasPrefix("/") { candidates.append(runtime) }
         candidates.append("/dev/shm")
@@ -31,7 +30,7 @@ final class ScratchFolder {
     deinit { wipe() }
 
     /// Creates `name` in the folder with mode 0600 (whatever the umask) holding `bytes`.
-    func create(_ name: String, bytes: SecretBytes) throws -> String {
+    public func create(_ name: String, bytes: SecretBytes) throws -> String {
         let file = "\(path)/\(name)"
         let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw AgentError(.internalError, "cannot create \(file): \(FileIO.errnoMessage())") }
@@ -53,7 +52,7 @@ final class ScratchFolder {
 
     /// Overwrites every regular file of the folder with zeros (synced), removes it, then the
     /// folder.
-    func wipe() {
+    public func wipe() {
         guard !wiped else { return }
         wiped = true
         for entry in FileIO.directoryEntries(path) where entry != "." && entry != ".." {

@@ -1,0 +1,27 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// libc's byte routines over spans, for the hot byte loops outside the C boundaries: `memchr`
+/// splits the lines of every secrets-file read and `.env` parse, and a bulk copy appends a
+/// value to a rendered file, where a Swift byte loop costs several times as much.
+public enum Bytes {
+    /// The first index at or after `start` holding `byte`, nil when none does.
+    public static func firstIndex(of byte: UInt8, in bytes: Span<UInt8>, from start: Int = 0) -> Int? {
+        guard start < bytes.count else { return nil }
+        return bytes.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress,
+                  let hit = memchr(base + start, Int32(byte), buffer.count - start) else { return nil }
+            return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+        }
+    }
+
+    public static func contains(_ byte: UInt8, in bytes: Span<UInt8>) -> Bool {
+        firstIndex(of: byte, in: bytes) != nil
+    }
+
+    /// Appends `bytes` to `out` in one copy.
+    public static func append(_ bytes: Span<UInt8>, to out: inout [UInt8]) {
+        bytes.withUnsafeBufferPointer { out.append(contentsOf: $0) }
+    }
+}
