@@ -6,10 +6,11 @@ import Logging
 import Glibc
 #endif
 
-/// `agent serve`, built as its own executable so that the HTTP stack (SwiftNIO, Hummingbird)
-/// does not weigh on the start-up of every other `agent` command; `agent serve` execs it.
+/// The `agent-serve` executable: `agent serve`, built on its own so that the HTTP stack
+/// (SwiftNIO, Hummingbird) does not weigh on the start-up of every other `agent` command;
+/// agent-core's `ServeCommand` execs it.
 @main
-struct ServeCommand: AsyncParsableCommand {
+struct AgentServe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent serve",
         abstract: "Serve the store over a local HTTP API (see GET /openapi.yaml).",
@@ -80,7 +81,7 @@ struct ServeCommand: AsyncParsableCommand {
                 let (host, port) = try Self.parseListen(listen)
                 listenOn = .tcp(host: host, port: port)
                 if !Self.isLoopback(host) {
-                    Console.err("warning: listening on \(listen), reachable from other machines. The API speaks plain HTTP: TLS must come from a reverse proxy in front of it.")
+                    Self.printError("warning: listening on \(listen), reachable from other machines. The API speaks plain HTTP: TLS must come from a reverse proxy in front of it.")
                 }
             }
             var logger = Logger(label: "envagent.api", factory: { StreamLogHandler.standardError(label: $0) })
@@ -90,15 +91,19 @@ struct ServeCommand: AsyncParsableCommand {
                                         listen: listenOn, rateLimit: rateLimit, burst: burst,
                                         syncTimeout: syncTimeout, idleTimeout: idleTimeout)
             let server = try APIServer(options: options, logger: logger) { address in
-                Console.err("agent: serving \(address.hasPrefix("/") ? "unix:" + address : "http://" + address)")
+                Self.printError("agent: serving \(address.hasPrefix("/") ? "unix:" + address : "http://" + address)")
             }
             try await server.application.runService()
             if let socket { unlink(socket) }
         } catch let error as AgentError {
-            Console.err("agent: error: \(error.message)")
-            if let hint = error.hint { Console.err("hint: \(hint)") }
+            Self.printError("agent: error: \(error.message)")
+            if let hint = error.hint { Self.printError("hint: \(hint)") }
             throw ExitCode(error.kind.exitCode)
         }
+    }
+
+    private static func printError(_ line: String) {
+        StandardStreams.write(line + "\n", to: StandardStreams.error)
     }
 
     /// `host:port`, `[v6]:port` or `:port` (loopback).
@@ -114,13 +119,5 @@ struct ServeCommand: AsyncParsableCommand {
 
     static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
-    }
-}
-
-/// Standard error through its file descriptor (Swift 6 forbids the glibc `stderr` global).
-enum Console {
-    static func err(_ text: String) {
-        var line = text + "\n"
-        line.withUTF8 { buffer in _ = Glibc.write(2, buffer.baseAddress, buffer.count) }
     }
 }
