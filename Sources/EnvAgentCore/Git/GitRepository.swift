@@ -123,11 +123,10 @@ public final class GitRepository {
             guard !piece.isEmpty else { return }
             written += piece.count
             guard written <= size else { throw AgentError.internal("a streamed blob grew past its declared \(size) bytes") }
-            try piece.withUnsafeBufferPointer { buffer in
-                try buffer.withMemoryRebound(to: CChar.self) {
-                    try Libgit2.check(git_odb_stream_write(stream, $0.baseAddress, $0.count), "git_odb_stream_write")
-                }
+            let rc = piece.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { git_odb_stream_write(stream, $0.baseAddress, $0.count) }
             }
+            try Libgit2.check(rc, "git_odb_stream_write")
         }
         guard written == size else { throw AgentError.internal("a streamed blob has \(written) bytes, not its declared \(size)") }
         var oid = git_oid()
