@@ -2,11 +2,7 @@ import EnvAgentCore
 import HTTPTypes
 import Hummingbird
 import NIOCore
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import FoundationEssentials // Linux only (Package.swift): the smaller Foundation suffices
 
 /// A JSON request body, read and checked field by field so that every bad field is reported
 /// with its place (`["body", "value"]`) and a machine type (`missing`, `string_type`,

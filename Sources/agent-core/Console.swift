@@ -2,11 +2,7 @@ import EnvAgentCore
 #if canImport(Glibc)
 import Glibc
 #endif
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import FoundationEssentials // Linux only (Package.swift): the smaller Foundation suffices
 
 /// What commands print: lines, secrets, JSON, errors, tables (through `StandardStreams`).
 enum Console {

@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import FoundationEssentials // Linux only (Package.swift): the smaller Foundation suffices
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -2,11 +2,7 @@ import EnvAgentCore
 import HTTPTypes
 import Hummingbird
 import NIOCore
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import FoundationEssentials // Linux only (Package.swift): the smaller Foundation suffices
 
 enum Responses {
     static func jsonBody(_ value: some Encodable) throws -> ByteBuffer {
