@@ -211,6 +211,7 @@ if ! command -v agent >/dev/null 2>&1; then
     exit 1
 fi
 exec agent hook pre-commit "$@"
+
 """#
 
     /// A version-1 script keeps working (`agent hook` is kept, hidden, for it), `status` calls
@@ -234,6 +235,16 @@ exec agent hook pre-commit "$@"
         #expect(try String(contentsOfFile: path, encoding: .utf8) == String(contentsOfFile: shipped, encoding: .utf8))
         #expect(try String(contentsOfFile: path, encoding: .utf8).contains("exec agent hooks run pre-commit \"$@\""))
         try expectBlocked(box, mentions: ["leak.py:1", "OPENAI_KEY (dev)"])
+
+        // A version-1 script edited by hand is not overwritten without --force.
+        try (Self.preCommitV1 + "# local tweak\n").write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(chmod(path, 0o755) == 0)
+        #expect(try box.agent("hooks", "status").stdout.contains("pre-commit     EnvAgent's, edited by hand"))
+        let refused = try box.agent("hooks", "install")
+        #expect(refused.status != 0 && refused.stderr.contains("edited by hand"), "\(refused.stderr)")
+        #expect(try String(contentsOfFile: path, encoding: .utf8).hasSuffix("# local tweak\n"))
+        #expect(try box.agent("hooks", "install", "--force").status == 0)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == String(contentsOfFile: shipped, encoding: .utf8))
     }
 
     @Test func foreignHooksAreChainedAndRestoredByteForByte() throws {

@@ -12,7 +12,7 @@ public struct HookInstaller {
         case missing
         /// This version's script, byte for byte.
         case installed
-        /// EnvAgent's script of an older version (install updates it).
+        /// EnvAgent's script of an older version, as it was shipped (install updates it).
         case outdated
         /// EnvAgent's marker, but edited by hand (install needs --force).
         case modified
@@ -77,7 +77,9 @@ public struct HookInstaller {
         let lines = String(decoding: bytes.prefix(4096), as: UTF8.self).split(separator: "\n").prefix(3)
         guard let line = lines.first(where: { $0.hasPrefix(HookScripts.marker) }) else { return .foreign }
         let version = Int(line.dropFirst(HookScripts.marker.count).prefix(while: \.isNumber)) ?? 0
-        return version < HookScripts.version ? .outdated : .modified
+        // An older script is updated only as it was shipped: hand edits are never overwritten
+        // without --force.
+        return version == 1 && bytes == HookScripts.versionOneScript(name) ? .outdated : .modified
     }
 
     /// Installs all four hooks, or none: conflicts are found before anything is written.

@@ -18,4 +18,14 @@ public enum HookScripts {
     public static func script(_ name: String) -> [UInt8]? {
         ShippedHooks.script(named: name)
     }
+
+    /// The script version 1 installed as `name`: this one but for the marker and the command it
+    /// ran (`agent hook NAME`), so an unedited version-1 script is recognised byte for byte.
+    static func versionOneScript(_ name: String) -> [UInt8]? {
+        guard let current = script(name) else { return nil }
+        let text = String(decoding: current, as: UTF8.self)
+            .replacing("\(marker)\(version) \(name):", with: "\(marker)1 \(name):")
+            .replacing("agent hooks run \(name) ", with: "agent hook \(name) ")
+        return Array(text.utf8)
+    }
 }
