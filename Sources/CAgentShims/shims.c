@@ -161,13 +161,63 @@ static int connect_one(deadline_stream *st, const struct addrinfo *address, int 
     return fd;
 }
 
+// A lookup handed to glibc's resolver thread: it must stay valid until that thread is done.
+typedef struct {
+    struct gaicb request;
+    struct addrinfo hints;
+    char *host;
+    char *port;
+} lookup;
+
+static void free_lookup(lookup *l) {
+    free(l->host);
+    free(l->port);
+    free(l);
+}
+
+// getaddrinfo has no timeout: a resolver that never answers holds the caller for as long as
+// resolv.conf's timeouts and attempts add up to (30 s and more), past any deadline. With a
+// deadline, the lookup runs on glibc's resolver thread (getaddrinfo_a) and is waited for until
+// the deadline; one still running then is cancelled, or, when glibc can no longer cancel it,
+// left to finish there with its memory (under a kilobyte, once per abandoned lookup).
+static int resolve(deadline_stream *st, const struct addrinfo *hints, struct addrinfo **addresses) {
+    if (!st->has_deadline) return getaddrinfo(st->host, st->port, hints, addresses);
+    lookup *l = calloc(1, sizeof *l);
+    if (l == NULL) return EAI_MEMORY;
+    l->hints = *hints;
+    l->host = strdup(st->host);
+    l->port = strdup(st->port);
+    if (l->host == NULL || l->port == NULL) { free_lookup(l); return EAI_MEMORY; }
+    l->request.ar_name = l->host;
+    l->request.ar_service = l->port;
+    l->request.ar_request = &l->hints;
+    struct gaicb *list[1] = {&l->request};
+    int rc = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
+    if (rc != 0) { free_lookup(l); return rc; }
+    while ((rc = gai_error(&l->request)) == EAI_INPROGRESS) {
+        int left = milliseconds_left(st);
+        if (left == 0) break;
+        struct timespec wait = {.tv_sec = left / 1000, .tv_nsec = (long)(left % 1000) * 1000000L};
+        gai_suspend((const struct gaicb *const *)list, 1, &wait); // returns on completion, timeout or signal
+    }
+    if (rc == EAI_INPROGRESS) {
+        int cancelled = gai_cancel(&l->request);
+        if (cancelled == EAI_ALLDONE && l->request.ar_result != NULL) freeaddrinfo(l->request.ar_result);
+        if (cancelled != EAI_NOTCANCELED) free_lookup(l); // else glibc's thread still owns it
+        return EAI_AGAIN;
+    }
+    *addresses = l->request.ar_result;
+    free_lookup(l);
+    return rc;
+}
+
 static int stream_connect(git_stream *stream) {
     deadline_stream *st = (deadline_stream *)stream;
     struct addrinfo hints, *addresses = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_family = AF_UNSPEC;
-    int rc = getaddrinfo(st->host, st->port, &hints, &addresses);
+    int rc = resolve(st, &hints, &addresses);
     if (rc != 0) {
         char message[512];
         snprintf(message, sizeof message, "failed to resolve address for %s: %s", st->host, gai_strerror(rc));

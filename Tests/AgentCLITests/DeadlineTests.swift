@@ -32,6 +32,43 @@ import Glibc
         #expect(elapsed >= 1.9 && elapsed < 5, "\(transport): \(elapsed) s")
     }
 
+    /// Whether this process may give a child its own mount namespace (root with unshare), so
+    /// the child can see a resolv.conf of the test's own.
+    static let canUnshare: Bool = getuid() == 0 && (try? runProcess("/usr/bin/unshare", ["-m", "true"]).status) == 0
+
+    /// A name lookup that never gets an answer ends at the deadline too: the agent runs in a
+    /// mount namespace whose resolv.conf names one server, a UDP socket that reads nothing, with
+    /// 30 s timeouts (without the deadline, the lookup alone would take minutes).
+    @Test(.enabled(if: canUnshare, "needs root and unshare -m for a private resolv.conf"), arguments: transports)
+    func syncWhoseNameLookupNeverAnswersEndsAtTheTimeout(transport: String) throws {
+        let team = try SyncTests.Team()
+        let server = "127.0.\(Int.random(in: 1...254)).\(Int.random(in: 2...254))"
+        let dns = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(dns) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(53).bigEndian
+        address.sin_addr.s_addr = inet_addr(server)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(dns, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(bound == 0, "cannot bind \(server):53")
+        let resolvConf = team.box.root + "/resolv.conf"
+        try "nameserver \(server)\noptions timeout:30 attempts:3\n".write(toFile: resolvConf, atomically: true, encoding: .utf8)
+        let host = "envagent-silent-dns.invalid"
+        let url = transport == "ssh" ? "ssh://git@\(host)/repo.git" : "\(transport)://\(host)/repo.git"
+        #expect(try team.box.git("remote", "add", "unresolved", url).status == 0)
+        let started = Date()
+        let result = try team.box.exec("/usr/bin/unshare", ["-m", "/bin/sh", "-c", "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"",
+                                                            resolvConf, "/usr/bin/timeout", "-k", "2", "40", agentBinary,
+                                                            "sync", "--remote", "unresolved", "--timeout", "2", "--json"],
+                                       // In-process: a resident agent would resolve outside the namespace.
+                                       stdin: nil, env: ["AGENT_NO_DAEMON": "1"], cwd: team.box.repo)
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(result.status == 11 && result.envelope?["type"] as? String == "gateway_timeout", "\(transport): \(result.status) \(result.stderr)")
+        #expect(elapsed >= 1.9 && elapsed < 5, "\(transport): \(elapsed) s")
+    }
+
     /// A local remote held by another sync: the wait for its lock ends at the deadline too.
     @Test func syncWaitingForALockedLocalRemoteEndsAtTheTimeout() throws {
         let team = try SyncTests.Team()
