@@ -119,16 +119,12 @@ public final class MultiPatternSearch {
             let pattern = Int(gramPatterns[low])
             let start = position - Int(gramOffsets[low])
             let length = lengths[pattern]
-            if start >= 0 && start + length <= text.count && Self.equal(text, at: start, patterns, at: starts[pattern], length) {
+            if start >= 0 && start + length <= text.count
+                && Bytes.compare(text.extracting(start..<(start + length)),
+                                 patterns.extracting(starts[pattern]..<(starts[pattern] + length))) == 0 {
                 found(pattern, start)
             }
             low += 1
         }
-    }
-
-    @inline(__always)
-    private static func equal(_ a: Span<UInt8>, at i: Int, _ b: Span<UInt8>, at j: Int, _ length: Int) -> Bool {
-        for k in 0..<length where a[i + k] != b[j + k] { return false }
-        return true
     }
 }

@@ -45,8 +45,8 @@ public final class StreamMasker {
         longest = lengths.max() ?? 0
         let values = storage.span
         sorted = starts.indices.sorted { a, b in
-            Self.compare(values.extracting(starts[a]..<(starts[a] + lengths[a])),
-                         values.extracting(starts[b]..<(starts[b] + lengths[b]))) < 0
+            Bytes.compare(values.extracting(starts[a]..<(starts[a] + lengths[a])),
+                          values.extracting(starts[b]..<(starts[b] + lengths[b]))) < 0
         }
         for start in starts { firstBytes[Int(storage[start])] = true }
     }
@@ -118,7 +118,7 @@ public final class StreamMasker {
         while low < high {
             let mid = (low + high) / 2
             let pattern = sorted[mid]
-            if Self.compare(values.extracting(starts[pattern]..<(starts[pattern] + lengths[pattern])), prefix) < 0 {
+            if Bytes.compare(values.extracting(starts[pattern]..<(starts[pattern] + lengths[pattern])), prefix) < 0 {
                 low = mid + 1
             } else {
                 high = mid
@@ -127,16 +127,8 @@ public final class StreamMasker {
         for index in low..<min(low + 2, sorted.count) {
             let pattern = sorted[index]
             let candidate = values.extracting(starts[pattern]..<(starts[pattern] + lengths[pattern]))
-            if candidate.count > prefix.count && Self.compare(candidate.extracting(0..<prefix.count), prefix) == 0 { return true }
+            if candidate.count > prefix.count && Bytes.compare(candidate.extracting(0..<prefix.count), prefix) == 0 { return true }
         }
         return false
-    }
-
-    /// Byte order, then length (memcmp's order).
-    private static func compare(_ a: Span<UInt8>, _ b: Span<UInt8>) -> Int {
-        for index in 0..<min(a.count, b.count) where a[index] != b[index] {
-            return Int(a[index]) - Int(b[index])
-        }
-        return a.count - b.count
     }
 }
