@@ -46,7 +46,8 @@ extension Store {
         case .manual:
             return
         case .inline:
-            try pack(.whenDue)
+            // The readdir check first: most commits leave nothing to pack, and need no lock.
+            if repository.packingDue { try pack(.whenDue) }
         case .background(let start):
             guard !backgroundPackStarted, repository.packingDue else { return }
             backgroundPackStarted = true

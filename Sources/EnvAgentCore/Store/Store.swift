@@ -68,7 +68,7 @@ public final class Store {
         return commit
     }
 
-    /// `apply` but for packing: under the write lock.
+    /// The commit of `apply`, under the write lock (packing follows outside it).
     private func commit(_ build: (StoreSnapshot) throws -> StoreChange?) throws -> ObjectID? {
         try withWriteLock {
             removeLeftoverTempFiles()
