@@ -168,8 +168,7 @@ struct SSHSyncTests {
         let agentSocket = box.root + "/ssh-agent.sock"
         let agentPID = try startDetached(["/usr/bin/ssh-agent", "-D", "-a", agentSocket])
         defer { kill(agentPID, SIGKILL) } // SIGKILL: a signal mask inherited through the launcher may block SIGTERM
-        let socketDeadline = Date().addingTimeInterval(10)
-        while !FileManager.default.fileExists(atPath: agentSocket) && Date() < socketDeadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(eventually { FileManager.default.fileExists(atPath: agentSocket) }, "ssh-agent never made its socket")
         #expect(try runProcess("/usr/bin/timeout", ["10", "/usr/bin/ssh-add", "-q", keys + "/id"], environment: ["SSH_AUTH_SOCK": agentSocket]).status == 0)
         #expect(try box.agent(["update", "API_KEY"], stdin: "sk-via-ssh-agent-03").status == 0)
         let viaAgent = try box.exec("/usr/bin/timeout", ["60", agentBinary, "sync", "--timeout", "20"], stdin: nil,

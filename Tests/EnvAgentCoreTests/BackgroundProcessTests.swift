@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import EnvAgentCore
 
@@ -10,8 +11,7 @@ import Testing
         let output = dir.file("env.txt")
         let script = "env > '\(output).tmp'; cut -d' ' -f6 /proc/$$/stat >> '\(output).tmp'; mv '\(output).tmp' '\(output)'"
         let pid = try #require(BackgroundProcess.start("/bin/sh", ["-c", script], withholding: ["HOME"]))
-        let deadline = Date().addingTimeInterval(10)
-        while !FileManager.default.fileExists(atPath: output) && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        #expect(eventually { FileManager.default.fileExists(atPath: output) }, "the detached child never wrote its output")
         let text = try String(contentsOfFile: output, encoding: .utf8)
         let lines = text.split(separator: "\n")
         #expect(!lines.contains { $0.hasPrefix("HOME=") })
