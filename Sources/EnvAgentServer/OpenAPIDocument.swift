@@ -308,8 +308,10 @@ paths:
       summary: Decrypted .env
       description: |
         Scope `reveal`. The `.env` the CLI's `agent render` writes (`KEY='value'` lines), for
-        the named secrets or all of them. A value no `.env` reader can carry unchanged (a
-        carriage return, `${`, …) is refused with 422 naming the secret, never altered.
+        the named secrets or all of them, merged over the environment's bases. A value no
+        `.env` reader can carry unchanged (a carriage return, `${`, …) is refused with 422
+        naming the secret, never altered. A token limited to some environments must be
+        allowed every layer: a base outside them is 403 `environment_forbidden`.
       parameters:
         - name: names
           in: query

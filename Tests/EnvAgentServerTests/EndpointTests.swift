@@ -134,6 +134,17 @@ struct EndpointTests {
                                loc: ["path", "env"], detail: "environment_forbidden")
             }
             #expect(try await client.send(.patch, "/v1/environments/dev/secrets/A_KEY", token: devOnly, json: patch).status == .ok)
+
+            // Anyone who can push can name a base: a token limited to dev reads nothing of
+            // prod through it; a token for every environment gets the layered file.
+            try "base prod\n".write(toFile: fixture.repo + "/.envagent/dev/base", atomically: true, encoding: .utf8)
+            #expect(try fixture.git("add", ".envagent/dev/base").status == 0)
+            #expect(try fixture.git("commit", "-qm", "dev builds on prod").status == 0)
+            let leaked = try await client.send(.get, "/v1/environments/dev/dotenv", token: devOnly)
+            expectEnvelope(leaked, 403, "forbidden", loc: [".envagent/dev/base"], detail: "environment_forbidden")
+            #expect(!leaked.text.contains("value-of-p-0001") && leaked.text.contains("'prod'"), "\(leaked.text)")
+            let layered = try await client.send(.get, "/v1/environments/dev/dotenv", token: reveal)
+            #expect(layered.status == .ok && layered.text.contains("P_KEY='value-of-p-0001'"), "\(layered.text)")
         }
         #expect(try fixture.value("P_KEY", environment: "prod") == "value-of-p-0001")
     }

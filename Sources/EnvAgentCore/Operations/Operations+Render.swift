@@ -3,10 +3,16 @@
 extension Operations {
     /// The rendered file for `names` (all when empty) of `environment` merged over its bases.
     /// `manifestName` is the `k8s` Secret's name (default: the environment's, when valid).
-    public func render(names: [String], environment: String, format: RenderFormat, manifestName: String? = nil) throws -> SecretBytes {
+    /// `readable`, when given, is every environment the caller may read (an API token limited
+    /// to some): a base outside it is `forbidden`, since anyone who can push can name a base.
+    public func render(names: [String], environment: String, format: RenderFormat, manifestName: String? = nil,
+                       readable: Set<String>? = nil) throws -> SecretBytes {
         let (snapshot, key) = try readableSnapshot(environment)
         let manifestName = format == .k8s ? try Self.checkedManifestName(manifestName, environment: environment) : ""
         let layers = try layers(of: environment, in: snapshot)
+        if let readable, let outside = layers.first(where: { !readable.contains($0) }) {
+            throw Self.baseNotReadable(outside, of: environment)
+        }
         if layers.count > 1 {
             var keys = [environment: key]
             let lines = try layeredLines(names, environment: environment, layers: layers, in: snapshot, keys: &keys)
@@ -14,6 +20,13 @@ extension Operations {
         }
         let lines = try Self.select(names, from: snapshot.secrets(environment), environment: environment)
         return try Self.render(lines, with: key, format: format, manifestName: manifestName)
+    }
+
+    static func baseNotReadable(_ base: String, of environment: String) -> AgentError {
+        AgentError(.forbidden, "environment '\(environment)' builds on '\(base)', which this caller may not read",
+                   details: [.init(loc: [StoreFormat.basePath(environment)], msg: "base outside the allowed environments",
+                                   type: "environment_forbidden")],
+                   hint: "allow '\(base)' too (a token for every layer), or remove the base with `agent base --unset --env \(environment)`")
     }
 
     /// The name of a rendered k8s Secret: `name`, else the environment's; an RFC 1123 subdomain.

@@ -98,9 +98,11 @@ struct SecretRoutes {
         where !names.contains(String(name)) {
             names.append(String(name))
         }
+        // A token limited to some environments reads no base outside them.
+        let readable = context.token.flatMap { $0.environments.isEmpty ? nil : Set($0.environments) }
         let rendered = try await locating(Self.inQuery) {
             try await access.read { [names] in
-                try $0.render(names: names, environment: environment, format: .env)
+                try $0.render(names: names, environment: environment, format: .env, readable: readable)
             }
         }
         var bytes: [UInt8] = []
