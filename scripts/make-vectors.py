@@ -138,6 +138,15 @@ def main():
     write("recipients-forged-endorsement", {**rec, "environment-key": mallory_key.hex(), "pin": b64(signing_pair(k1)[0]),
                                             "expect": "untrusted"},
           recipients(mallory_key, members, [fake]))
+    # base-for: the members' signed agreement that another environment may build on this one.
+    agreed = recipients(k1, members, extra_before_signature="base-for prod\nbase-for staging\n")
+    write("recipients-base-for", {**rec, "base-for": "prod,staging", "expect": "trusted"}, agreed)
+    write("recipients-base-for-added", {**rec, "expect": "untrusted"},
+          valid.replace("\nsignature ", "\nbase-for prod\nsignature "))
+    write("recipients-base-for-itself", {**rec, "expect": "malformed"},
+          recipients(k1, members, extra_before_signature="base-for dev\n"))
+    write("recipients-base-for-twice", {**rec, "expect": "malformed"},
+          recipients(k1, members, extra_before_signature="base-for prod\nbase-for prod\n"))
 
     value = "postgres://app:pa55-w0rd@db.internal:5432/app"
     lines = {"kind": "line", **common, "environment-key": k1.hex()}

@@ -23,7 +23,9 @@ info:
     Unknown fields in request bodies are refused (`extra_forbidden`); responses may gain fields.
     An environment whose recipients changed without a member's signature (see the README's
     threat model) answers 409 `untrusted_change` on every route that reads or writes it, until
-    the server's user accepts the change with `agent trust`.
+    the server's user accepts the change with `agent trust`; so does the dotenv of an
+    environment naming a base whose members have not signed that it may build on it
+    (`base_not_agreed`).
 
     **Versioning**: a client may send `X-EnvAgent-Api-Version`; a version older than the
     server's minimum is refused with 426, as is a store whose format is newer than the server.
@@ -144,6 +146,8 @@ paths:
           $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/NotFound"
+        "409":
+          $ref: "#/components/responses/UntrustedChange"
         "422":
           $ref: "#/components/responses/ValidationError"
         "426":
@@ -224,6 +228,8 @@ paths:
           $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/NotFound"
+        "409":
+          $ref: "#/components/responses/UntrustedChange"
         "422":
           $ref: "#/components/responses/ValidationError"
         "426":
@@ -265,6 +271,8 @@ paths:
           $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/NotFound"
+        "409":
+          $ref: "#/components/responses/UntrustedChange"
         "422":
           $ref: "#/components/responses/ValidationError"
         "426":
@@ -291,6 +299,8 @@ paths:
           $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/NotFound"
+        "409":
+          $ref: "#/components/responses/UntrustedChange"
         "422":
           $ref: "#/components/responses/ValidationError"
         "426":
@@ -339,6 +349,8 @@ paths:
           $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/NotFound"
+        "409":
+          $ref: "#/components/responses/UntrustedChange"
         "422":
           $ref: "#/components/responses/ValidationError"
         "426":
@@ -687,7 +699,7 @@ components:
                   type:
                     const: not_found
     MergeConflict:
-      description: A secret changed differently here and on the remote; nothing was pushed.
+      description: A secret changed differently here and on the remote; nothing was pushed. Or `untrusted_change` (see UntrustedChange) for the remote's recipients.
       headers:
         X-Request-Id:
           $ref: "#/components/headers/RequestId"
@@ -700,9 +712,9 @@ components:
                   status:
                     const: 409
                   type:
-                    const: merge_conflict
+                    enum: [merge_conflict, untrusted_change]
     AlreadyExists:
-      description: Already exists.
+      description: Already exists; or `untrusted_change` (see UntrustedChange).
       headers:
         X-Request-Id:
           $ref: "#/components/headers/RequestId"
@@ -715,7 +727,25 @@ components:
                   status:
                     const: 409
                   type:
-                    const: already_exists
+                    enum: [already_exists, untrusted_change]
+    UntrustedChange:
+      description: |
+        The store changed in a way this clone cannot verify: recipients not signed by a key it
+        trusts (`agent trust`), or a base whose members have not signed that the environment
+        may build on it (`base_not_agreed`). Nothing is read or written until a member fixes it.
+      headers:
+        X-Request-Id:
+          $ref: "#/components/headers/RequestId"
+      content:
+        application/json:
+          schema:
+            allOf:
+              - $ref: "#/components/schemas/ErrorEnvelope"
+              - properties:
+                  status:
+                    const: 409
+                  type:
+                    const: untrusted_change
     ValidationError:
       description: Validation error; each bad field in `errors` with its `loc` (e.g. `["body", "value"]`).
       headers:

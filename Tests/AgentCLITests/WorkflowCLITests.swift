@@ -67,10 +67,12 @@ import Testing
     }
 
     /// A base environment's secrets render under the environment's own: by render, run and a
-    /// render target; a bad base file (anyone can push one) is an error, never a silent merge.
+    /// render target; a bad base file (anyone can push one) is an error, never a silent merge,
+    /// and so is a base whose members have not signed that the environment may build on it.
     @Test func baseEnvironmentsLayer() throws {
         let box = try Sandbox()
         try #require(try box.agent("init").status == 0)
+        try seed(box, ["SECRET": "prod-only-value"], env: "prod")
         try seed(box, ["SHARED": "from-base", "A": "base-a", "PORTLESS": "base-port"], env: "common")
         try seed(box, ["A": "dev-a"])
         #expect(try box.agent("set", "PORT_OVERRIDE", "--env-var", "PORTLESS", stdin: "dev-port").status == 0)
@@ -78,6 +80,9 @@ import Testing
         #expect(set.status == 0, "\(set.stderr)")
         #expect(try box.git("log", "-1", "--format=%s").stdout == "base dev on common\n")
         #expect(try box.git("show", "HEAD:.envagent/dev/base").stdout == "base common\n")
+        // The base's members agree in its signed recipients file, in the same commit.
+        #expect(try box.git("show", "HEAD:.envagent/common/recipients").stdout.contains("\nbase-for dev\n"))
+        #expect(try box.git("show", "--format=", "--name-only", "HEAD").stdout == ".envagent/common/recipients\n.envagent/dev/base\n")
         #expect(try box.agent("base").stdout == "common\n")
         #expect(try renderedJSON(box, "dev") == ["SHARED": "from-base", "A": "dev-a", "PORTLESS": "dev-port"])
         #expect(try box.agent("render", "SHARED").stdout == "SHARED='from-base'\n")
@@ -94,10 +99,10 @@ import Testing
         #expect(try renderedJSON(box, "common") == ["SHARED": "from-base", "A": "base-a", "PORTLESS": "base-port"])
         let cycle = try box.agent("base", "dev", "--env", "common")
         #expect(cycle.status == 7 && cycle.stderr.contains("cycle"), "\(cycle.stderr)")
-        // Pushed by hand: a cycle, a missing base, a malformed file.
+        // Pushed by hand: a cycle, a missing base, a malformed file, a base that never agreed.
         for (text, exit, mentions) in [("base dev\n", Int32(1), "cycle"), ("base nowhere\n", 5, "nowhere"),
                                        ("base ../x\n", 1, "malformed"), ("base common", 1, "malformed"),
-                                       ("base common\nbase dev\n", 1, "malformed")] {
+                                       ("base common\nbase dev\n", 1, "malformed"), ("base prod\n", 13, "have not signed")] {
             let path = text == "base dev\n" ? ".envagent/common/base" : ".envagent/dev/base"
             try box.write(text, to: path)
             try box.git("add", path)
@@ -105,10 +110,33 @@ import Testing
             let render = try box.agent("render")
             #expect(render.status == exit, "\(text): \(render.stderr)")
             #expect(render.stderr.contains(mentions), "\(text): \(render.stderr)")
+            #expect(!render.stdout.contains("prod-only-value") && !render.stderr.contains("prod-only-value"))
             try box.git("reset", "-q", "--hard", "HEAD~1")
         }
+        // The agreement written by hand breaks prod's signature: untrusted, nothing rendered.
+        let prodRecipients = box.repo + "/.envagent/prod/recipients"
+        let signed = try String(contentsOfFile: prodRecipients, encoding: .utf8)
+        try box.write(signed.replacingOccurrences(of: "\nsignature ", with: "\nbase-for dev\nsignature "), to: ".envagent/prod/recipients")
+        try box.write("base prod\n", to: ".envagent/dev/base")
+        try box.git("add", ".envagent")
+        try box.git("commit", "-qm", "hand edit")
+        let forged = try box.agent("render")
+        #expect(forged.status == 13 && forged.stderr.contains("'prod'"), "\(forged.stderr)")
+        #expect(!forged.stdout.contains("prod-only-value"))
+        try box.git("reset", "-q", "--hard", "HEAD~1")
+        // Rotating the base keeps the agreement (the new key signs it again).
+        let rotated = try box.agent("rotate", "--env", "common")
+        #expect(rotated.status == 0, "\(rotated.stderr)")
+        #expect(try box.git("show", "HEAD:.envagent/common/recipients").stdout.contains("\nbase-for dev\n"))
+        #expect(try renderedJSON(box, "dev") == ["SHARED": "from-base", "A": "dev-a", "PORTLESS": "dev-port"])
+        // Moving the base to prod withdraws common's agreement and records prod's.
+        #expect(try box.agent("base", "prod").status == 0)
+        #expect(!(try box.git("show", "HEAD:.envagent/common/recipients").stdout.contains("base-for")))
+        #expect(try box.git("show", "HEAD:.envagent/prod/recipients").stdout.contains("\nbase-for dev\n"))
+        #expect(try renderedJSON(box, "dev")["SECRET"] == "prod-only-value")
         let unset = try box.agent("base", "--unset")
         #expect(unset.status == 0, "\(unset.stderr)")
+        #expect(!(try box.git("show", "HEAD:.envagent/prod/recipients").stdout.contains("base-for")))
         #expect(try renderedJSON(box, "dev") == ["A": "dev-a", "PORTLESS": "dev-port"])
     }
 

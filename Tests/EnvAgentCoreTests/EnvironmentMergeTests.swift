@@ -163,6 +163,32 @@ import Testing
         #expect(try fixture.values(files) == ["A": value, "B": "2"])
     }
 
+    /// The environments allowed to build on this one (`base-for`) merge like members: kept
+    /// when both sides have them, added when new on one side, gone when one side removed them;
+    /// the merged file is signed again and keeps the other side's new member.
+    @Test func baseForLinesMergeLikeMembers() throws {
+        let fixture = try Fixture()
+        let bob = try Identity.generate()
+        func file(_ baseFor: [String], bob withBob: Bool = false) throws -> [UInt8] {
+            var members: [(publicKey: [UInt8], label: String?)] = [(fixture.identity.publicKey, "alice@laptop")]
+            if withBob { members.append((bob.publicKey, "bob")) }
+            return try fixture.key.recipientsFile(for: members, baseFor: baseFor).serialized()
+        }
+        let secrets = SecretsFile(lines: []).serialized()
+        var merge = EnvironmentMerge(environment: "dev", storeID: "store", identity: fixture.identity,
+                                     base: .init(recipients: try file(["prod", "staging"]), secrets: secrets),
+                                     ours: .init(recipients: try file(["ci", "prod"]), secrets: secrets),
+                                     theirs: .init(recipients: try file(["prod", "qa", "staging"], bob: true), secrets: secrets))
+        guard case .merged(let files) = try merge.merge() else {
+            Issue.record("expected a merge")
+            return
+        }
+        let merged = try RecipientsFile.parse(try #require(files.recipients), environment: "dev")
+        #expect(merged.baseFor == ["ci", "prod", "qa"])
+        #expect(merged.member(bob.publicKey) != nil)
+        #expect(merged.hasValidSignature(storeID: "store", environment: "dev"))
+    }
+
     /// Both sides added the same value under one name: the later write's line is kept.
     @Test func sameValueOnBothSidesKeepsTheLaterLine() throws {
         let c = Case(label: "added on both", base: ["A": "1"], ours: ["A": "1", "C": "3"], theirs: ["A": "1", "C": "3"])

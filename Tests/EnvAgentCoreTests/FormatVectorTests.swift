@@ -99,10 +99,13 @@ extension Trust.Verdict {
             #expect(key.key.bytes == vector.hex("environment-key"))
             #expect(file.signingKey == (try key.signingKeyPair().publicKey))
             #expect(file.publicKey == key.publicKey.key)
+            #expect(file.baseFor == (vector.headers["base-for"]?.split(separator: ",").map(String.init) ?? []))
             // What this implementation writes for the same members verifies the same way.
-            let rewritten = try key.recipientsFile(for: file.recipients.map { ($0.publicKey, $0.label) }, endorsements: file.endorsements)
+            let rewritten = try key.recipientsFile(for: file.recipients.map { ($0.publicKey, $0.label) }, baseFor: file.baseFor,
+                                                   endorsements: file.endorsements)
             let reparsed = try RecipientsFile.parse(rewritten.serialized(), environment: environment)
             #expect(reparsed.hasValidSignature(storeID: storeID, environment: environment))
+            #expect(reparsed.baseFor == file.baseFor)
             #expect(Trust.verdict(reparsed, pin: pin, storeID: storeID, environment: environment).isTrusted)
         } else {
             #expect(!verdict.isTrusted, "\(vector.name) was trusted")

@@ -135,11 +135,16 @@ struct EndpointTests {
             }
             #expect(try await client.send(.patch, "/v1/environments/dev/secrets/A_KEY", token: devOnly, json: patch).status == .ok)
 
-            // Anyone who can push can name a base: a token limited to dev reads nothing of
-            // prod through it; a token for every environment gets the layered file.
+            // Anyone who can push can name a base: without prod's signed agreement nobody reads
+            // through it; with it, a token limited to dev still reads nothing of prod, and a
+            // token for every environment gets the layered file.
             try "base prod\n".write(toFile: fixture.repo + "/.envagent/dev/base", atomically: true, encoding: .utf8)
             #expect(try fixture.git("add", ".envagent/dev/base").status == 0)
             #expect(try fixture.git("commit", "-qm", "dev builds on prod").status == 0)
+            let pushed = try await client.send(.get, "/v1/environments/dev/dotenv", token: reveal)
+            expectEnvelope(pushed, 409, "untrusted_change", loc: [".envagent/dev/base"], detail: "base_not_agreed")
+            #expect(!pushed.text.contains("value-of-p-0001"))
+            try fixture.operations.setBase("prod", of: "dev")
             let leaked = try await client.send(.get, "/v1/environments/dev/dotenv", token: devOnly)
             expectEnvelope(leaked, 403, "forbidden", loc: [".envagent/dev/base"], detail: "environment_forbidden")
             #expect(!leaked.text.contains("value-of-p-0001") && leaked.text.contains("'prod'"), "\(leaked.text)")

@@ -74,10 +74,12 @@ public struct EnvironmentKey: Sendable {
     }
 
     /// A signed recipients file for this key: its signing and sealing public keys, the key
-    /// wrapped for each of `members`, and the endorsement chain.
-    func recipientsFile(for members: [(publicKey: [UInt8], label: String?)], endorsements: [Endorsement] = []) throws -> RecipientsFile {
+    /// wrapped for each of `members`, the environments that may build on it, and the
+    /// endorsement chain.
+    func recipientsFile(for members: [(publicKey: [UInt8], label: String?)], baseFor: [String] = [],
+                        endorsements: [Endorsement] = []) throws -> RecipientsFile {
         try signed(RecipientsFile(publicKey: nil, recipients: try members.map { try wrapped(for: $0.publicKey, label: $0.label) },
-                                  endorsements: endorsements))
+                                  baseFor: baseFor, endorsements: endorsements))
     }
 
     /// `file` with this key's signing and sealing public keys, signed by this key.

@@ -8,7 +8,8 @@ extension Operations {
 
     /// The environments whose secrets `environment` renders, base-most first, ending with
     /// `environment`. A base that does not exist, a cycle or a chain longer than `maxLayers`
-    /// is an error naming the environments.
+    /// is an error naming the environments; so is a base whose members have not signed that
+    /// it may be built on (`base-for` in its recipients file): anyone can push a base file.
     func layers(of environment: String, in snapshot: StoreSnapshot) throws -> [String] {
         var chain = [environment]
         while let base = try snapshot.base(of: chain[0]) {
@@ -18,10 +19,16 @@ extension Operations {
                                  details: [.init(loc: [StoreFormat.basePath(chain[0])], msg: "cycle", type: "base_cycle")],
                                  hint: "remove one with `agent base --unset --env ENV`")
             }
-            guard try !snapshot.recipients(base).isEmpty else {
+            let baseFile = try trustedRecipients(base, in: snapshot)
+            guard !baseFile.recipients.isEmpty else {
                 throw AgentError(.notFound, "environment '\(chain[0])' names base '\(base)', which does not exist",
                                  details: [.init(loc: [StoreFormat.basePath(chain[0])], msg: "no such environment", type: "not_found")],
                                  hint: "create '\(base)' or run `agent base --unset --env \(chain[0])`")
+            }
+            guard baseFile.baseFor.contains(chain[0]) else {
+                throw AgentError(.untrustedChange, "environment '\(chain[0])' names base '\(base)', but the members of '\(base)' have not signed that '\(chain[0])' may build on it",
+                                 details: [.init(loc: [StoreFormat.basePath(chain[0])], msg: "base not agreed by its members", type: "base_not_agreed")],
+                                 hint: "a member of both runs `agent base \(base) --env \(chain[0])`; or remove it: `agent base --unset --env \(chain[0])`")
             }
             chain.insert(base, at: 0)
             guard chain.count <= Self.maxLayers else {
@@ -90,28 +97,50 @@ extension Operations {
     }
 
     /// Names `base` as the base of `environment` (nil removes it), one commit. Only a member of
-    /// both may: whoever sets a base must be able to render the result. The base must exist
-    /// and must not lead back to `environment`.
+    /// both may: whoever sets a base must be able to render the result, and signs, for the
+    /// base's members, that `environment` may build on it (`base-for` in the base's recipients
+    /// file). The base must exist and must not lead back to `environment`. Removing a base also
+    /// withdraws that agreement when this identity is a member of the old base.
     @discardableResult
     public func setBase(_ base: String?, of environment: String) throws -> ObjectID? {
         try Validation.environment(environment)
         if let base { try Validation.environment(base) }
         return try store.apply { snapshot in
             _ = try environmentKey(environment, in: snapshot)
-            let current = try snapshot.base(of: environment)
-            guard current != base else { return nil }
             let path = StoreFormat.basePath(environment)
+            let exists = try snapshot.file(path) != nil
+            let current = try? snapshot.base(of: environment) // a malformed file is replaced or removed
+            var files: [String: [UInt8]?] = [:]
+            // Withdraws `environment` from `old`'s agreement, when this identity can sign for it.
+            func withdraw(from old: String) throws {
+                guard old != base, var file = try? trustedRecipients(old, in: snapshot), file.baseFor.contains(environment),
+                      let key = try? environmentKey(old, in: snapshot, file: file)
+                else { return }
+                file.baseFor.removeAll { $0 == environment }
+                files[StoreFormat.recipientsPath(old)] = try key.signed(file).serialized()
+            }
             guard let base else {
-                return StoreChange(files: [path: nil], message: commitMessage("remove the base of \(environment)"))
+                guard exists else { return nil }
+                if let current { try withdraw(from: current) }
+                files[path] = .some(nil)
+                return StoreChange(files: files, message: commitMessage("remove the base of \(environment)"))
             }
             guard base != environment else {
                 throw AgentError.validation("base", "an environment cannot be its own base", type: "base_cycle")
             }
-            _ = try environmentKey(base, in: snapshot)
+            var baseFile = try trustedRecipients(base, in: snapshot)
+            let baseKey = try environmentKey(base, in: snapshot, file: baseFile)
+            if current == base, baseFile.baseFor.contains(environment) { return nil }
             if try layers(of: base, in: snapshot).contains(environment) {
                 throw AgentError.validation("base", "'\(base)' already builds on '\(environment)': that would be a cycle", type: "base_cycle")
             }
-            return StoreChange(files: [path: StoreFormat.baseFile(base)], message: commitMessage("base \(environment) on \(base)"))
+            if let current { try withdraw(from: current) }
+            if !baseFile.baseFor.contains(environment) {
+                baseFile.baseFor.append(environment)
+                files[StoreFormat.recipientsPath(base)] = try baseKey.signed(baseFile).serialized()
+            }
+            if current != base { files[path] = StoreFormat.baseFile(base) }
+            return StoreChange(files: files, message: commitMessage("base \(environment) on \(base)"))
         }
     }
 

@@ -71,7 +71,7 @@ extension Operations {
             with: pending, seal: { try writeOnly.contains($1) ? newKey.publicKey.seal($0, name: $1, envVar: $2) : newKey.seal($0, name: $1, envVar: $2) },
             progress: progress.map { report in { done in report(environment, done, total) } }, done: { _ in })
         change.files[StoreFormat.recipientsPath(environment)] = try newKey.recipientsFile(
-            for: members, endorsements: oldFile.endorsements + [oldKey.endorsement(of: newKey)]).serialized()
+            for: members, baseFor: oldFile.baseFor, endorsements: oldFile.endorsements + [oldKey.endorsement(of: newKey)]).serialized()
         return total
     }
 

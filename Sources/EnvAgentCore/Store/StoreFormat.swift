@@ -30,6 +30,7 @@ public enum StoreFormat {
     static let publicKeyKeyword = "public-key"
     static let signingKeyKeyword = "signing-key"
     static let endorsementKeyword = "endorsement"
+    static let baseForKeyword = "base-for"
     static let signatureKeyword = "signature"
 
     public static func secretsPath(_ environment: String) -> String { "\(folder)/\(environment)/secrets" }
@@ -147,8 +148,8 @@ public struct Endorsement: Sendable, Equatable {
 /// `.envagent/ENV/recipients`: who may read an environment, authenticated by its members.
 ///
 /// Format 2 (see docs/format.md): `signing-key`, `public-key`, `recipient` lines sorted by
-/// public key, `endorsement` lines, and last a `signature` by the signing key over every byte
-/// before it. A format-1 file has neither signing key, endorsements nor signature; it is read
+/// public key, `base-for` lines (the environments its members let build on it), `endorsement`
+/// lines, and last a `signature` by the signing key over every byte before it. A format-1 file has neither signing key, endorsements nor signature; it is read
 /// only to upgrade it.
 public struct RecipientsFile: Sendable, Equatable {
     // Changing any field voids the signature: the file must be signed again (`sign`).
@@ -157,6 +158,9 @@ public struct RecipientsFile: Sendable, Equatable {
     /// The environment's sealing public key, for write-only writers.
     public var publicKey: [UInt8]? { didSet { unsign() } }
     public var recipients: [Recipient] { didSet { unsign() } }
+    /// The environments that may name this one as their base (`agent base`, by a member of
+    /// both): this environment's values render into theirs only with its members' signature.
+    public var baseFor: [String] { didSet { unsign() } }
     /// The chain of earlier signing keys vouching for later ones.
     public var endorsements: [Endorsement] { didSet { unsign() } }
     /// The signature over `signedBytes`; nil in an unsigned (format 1) file.
@@ -164,21 +168,24 @@ public struct RecipientsFile: Sendable, Equatable {
     /// Exactly the bytes the signature covers: everything before the `signature` line.
     public private(set) var signedBytes: [UInt8]
 
-    public init(signingKey: [UInt8]? = nil, publicKey: [UInt8]?, recipients: [Recipient], endorsements: [Endorsement] = []) {
+    public init(signingKey: [UInt8]? = nil, publicKey: [UInt8]?, recipients: [Recipient], baseFor: [String] = [],
+                endorsements: [Endorsement] = []) {
         self.signingKey = signingKey
         self.publicKey = publicKey
         self.recipients = recipients.sorted { Identity.publicKeyText($0.publicKey) < Identity.publicKeyText($1.publicKey) }
+        self.baseFor = Set(baseFor).sorted()
         self.endorsements = endorsements.sorted { $0.text < $1.text }
         signature = nil
         signedBytes = []
         signedBytes = body()
     }
 
-    private init(signingKey: [UInt8]?, publicKey: [UInt8]?, recipients: [Recipient], endorsements: [Endorsement],
+    private init(signingKey: [UInt8]?, publicKey: [UInt8]?, recipients: [Recipient], baseFor: [String], endorsements: [Endorsement],
                  signature: [UInt8]?, signedBytes: [UInt8]) {
         self.signingKey = signingKey
         self.publicKey = publicKey
         self.recipients = recipients
+        self.baseFor = baseFor
         self.endorsements = endorsements
         self.signature = signature
         self.signedBytes = signedBytes
@@ -222,7 +229,7 @@ public struct RecipientsFile: Sendable, Equatable {
     /// forms is `internal_error` naming the line. Says nothing about trust (see `Trust`).
     public static func parse(_ bytes: [UInt8], environment: String) throws -> RecipientsFile {
         var signingKey: [UInt8]?, publicKey: [UInt8]?, signature: [UInt8]?, signedBytes = bytes
-        var recipients: [Recipient] = [], endorsements: [Endorsement] = []
+        var recipients: [Recipient] = [], baseFor: [String] = [], endorsements: [Endorsement] = []
         var signatureLine: Int?
         var offset = 0
         var number = 0
@@ -269,6 +276,12 @@ public struct RecipientsFile: Sendable, Equatable {
                     throw malformed("the public key is listed twice")
                 }
                 recipients.append(Recipient(publicKey: publicKey, wrappedKey: wrapped, label: fields.count == 4 ? fields[3] : nil))
+            case StoreFormat.baseForKeyword:
+                guard fields.count == 2, Validation.isValidName(fields[1]), !StoreFormat.reservedNames.contains(fields[1].lowercased()),
+                      fields[1] != environment
+                else { throw malformed("expected base-for ENVIRONMENT (another environment's name)") }
+                guard !baseFor.contains(fields[1]) else { throw malformed("'\(fields[1])' is listed twice") }
+                baseFor.append(fields[1])
             case StoreFormat.endorsementKeyword:
                 guard fields.count == 4 else { throw malformed("expected endorsement ENDORSER ENDORSED SIGNATURE") }
                 endorsements.append(Endorsement(endorser: try key(fields[1], bytes: Crypto.signingPublicKeyBytes),
@@ -286,8 +299,8 @@ public struct RecipientsFile: Sendable, Equatable {
         if signature != nil, signingKey == nil {
             throw AgentError.internal("\(StoreFormat.recipientsPath(environment)) is signed but has no signing-key line")
         }
-        return RecipientsFile(signingKey: signingKey, publicKey: publicKey, recipients: recipients, endorsements: endorsements,
-                              signature: signature, signedBytes: signedBytes)
+        return RecipientsFile(signingKey: signingKey, publicKey: publicKey, recipients: recipients, baseFor: baseFor,
+                              endorsements: endorsements, signature: signature, signedBytes: signedBytes)
     }
 
     /// The file: `signedBytes` and, when signed, the signature line.
@@ -308,6 +321,7 @@ public struct RecipientsFile: Sendable, Equatable {
             if let label = recipient.label, !label.isEmpty { text += " \(label)" }
             text += "\n"
         }
+        for environment in baseFor.sorted() { text += "\(StoreFormat.baseForKeyword) \(environment)\n" }
         for endorsement in endorsements.sorted(by: { $0.text < $1.text }) {
             text += "\(StoreFormat.endorsementKeyword) \(endorsement.text) \(Crypto.base64(endorsement.signature))\n"
         }

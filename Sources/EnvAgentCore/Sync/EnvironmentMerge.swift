@@ -174,10 +174,12 @@ struct EnvironmentMerge {
                              details: [.init(loc: [environment, "recipients"], msg: "changed on both sides", type: "merge_conflict")],
                              hint: "a member of both versions must run the sync")
         }
-        func members(_ bytes: [UInt8]?) throws -> [Recipient] {
-            try bytes.map { try RecipientsFile.parse($0, environment: environment).recipients } ?? []
-        }
-        let m0 = try members(base), m1 = try members(ours), m2 = try members(theirs)
+        func parsed(_ bytes: [UInt8]?) throws -> RecipientsFile? { try bytes.map { try RecipientsFile.parse($0, environment: environment) } }
+        let f0 = try parsed(base), f1 = try parsed(ours), f2 = try parsed(theirs)
+        let m0 = f0?.recipients ?? [], m1 = f1?.recipients ?? [], m2 = f2?.recipients ?? []
+        // Environments allowed to build on this one: kept when both sides have them, or new on one.
+        let b0 = Set(f0?.baseFor ?? []), b1 = Set(f1?.baseFor ?? []), b2 = Set(f2?.baseFor ?? [])
+        let baseFor = Array(b1.intersection(b2).union(b1.subtracting(b0)).union(b2.subtracting(b0)))
         func contains(_ set: [Recipient], _ r: Recipient) -> Bool { set.contains { Crypto.equal($0.publicKey, r.publicKey) } }
         var merged: [Recipient] = []
         for r in m1 + m2 where !contains(merged, r) {
@@ -200,14 +202,14 @@ struct EnvironmentMerge {
         (recipientsFile(.theirs)?.endorsements ?? []).forEach(add)
         let removed = m0.contains { !contains(merged, $0) }
         if !removed, oursKey.isSameKey(as: theirsKey) {
-            let file = try oursKey.signed(RecipientsFile(publicKey: nil, recipients: merged, endorsements: endorsements))
+            let file = try oursKey.signed(RecipientsFile(publicKey: nil, recipients: merged, baseFor: baseFor, endorsements: endorsements))
             return (file.serialized(), oursKey, .ours)
         }
         // A fresh key, vouched for by both sides' keys.
         let fresh = try EnvironmentKey.generate(storeID: storeID, environment: environment)
         add(try oursKey.endorsement(of: fresh))
         add(try theirsKey.endorsement(of: fresh))
-        let file = try fresh.recipientsFile(for: merged.map { ($0.publicKey, $0.label) }, endorsements: endorsements)
+        let file = try fresh.recipientsFile(for: merged.map { ($0.publicKey, $0.label) }, baseFor: baseFor, endorsements: endorsements)
         return (file.serialized(), fresh, nil)
     }
 
