@@ -111,6 +111,8 @@ import Testing
             #expect(render.status == exit, "\(text): \(render.stderr)")
             #expect(render.stderr.contains(mentions), "\(text): \(render.stderr)")
             #expect(!render.stdout.contains("prod-only-value") && !render.stderr.contains("prod-only-value"))
+            let verify = try box.agent("verify")
+            #expect(verify.status != 0 && (verify.stdout + verify.stderr).contains(mentions), "\(text): \(verify.stdout)\(verify.stderr)")
             try box.git("reset", "-q", "--hard", "HEAD~1")
         }
         // The agreement written by hand breaks prod's signature: untrusted, nothing rendered.

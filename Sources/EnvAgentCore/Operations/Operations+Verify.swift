@@ -8,7 +8,8 @@ extension Operations {
         public var problem: String
         /// A machine type: `bad_ciphertext` for a value that does not open, else that of the
         /// read rule it breaks (`bad_line`, `duplicate_name`, `duplicate_env_var`,
-        /// `restricted_env_var`, see `SecretsFile.problems`), or `bad_recipients`.
+        /// `restricted_env_var`, see `SecretsFile.problems`), `bad_recipients`, or that of a base
+        /// that cannot be rendered (`bad_base`, `base_cycle`, `base_not_agreed`, `not_found`, …).
         public var type: String
         /// The commit that last changed the line (nil when it cannot be found).
         public var commit: String?
@@ -45,6 +46,13 @@ extension Operations {
                     "the recipients file's public or signing key is not derived from the environment key (`agent rotate` rewrites both)",
                     type: "bad_recipients",
                     path: StoreFormat.recipientsPath(environment)))
+            }
+            // Its bases: a malformed base file, a cycle, a base that never agreed.
+            do {
+                _ = try layers(of: environment, in: snapshot)
+            } catch let error as AgentError {
+                check.problems.append(problem(environment, nil, error.message, type: error.details.first?.type ?? "bad_base",
+                                              path: StoreFormat.basePath(environment)))
             }
             let secrets = try snapshot.uncheckedSecrets(environment)
             for broken in secrets.problems {
