@@ -116,6 +116,30 @@ import Glibc
         #expect(try team.agent(mine, "resolve", "A", "--ours").status == 5) // nothing left to resolve
     }
 
+    /// A base set on one clone while another adds a member to the base: sync merges the base's
+    /// recipients (the new member and the agreement that dev builds on it), signed again, and
+    /// both clones render dev layered.
+    @Test func baseSetHereAndMemberAddedThereBothSurviveSync() throws {
+        let team = try Team()
+        #expect(try team.agent(team.box.repo, "set", "SHARED", "--env", "common", stdin: "common-value-01").status == 0)
+        #expect(try team.agent(team.box.repo, "sync").status == 0)
+        let other = try team.clone("other")
+        let bob = try team.box.agent(["keygen"], env: ["XDG_CONFIG_HOME": team.box.root + "/bob"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try team.agent(team.box.repo, "base", "common").status == 0)
+        #expect(try team.agent(other, "recipients", "add", bob, "--name", "bob", "--env", "common").status == 0)
+        #expect(try team.agent(other, "sync").status == 0)
+        let merged = try team.agent(team.box.repo, "sync")
+        #expect(merged.status == 0, "\(merged.stderr)")
+        #expect(try team.agent(other, "sync").status == 0)
+        for clone in [team.box.repo, other] {
+            #expect(try team.render(clone).contains("SHARED='common-value-01'\n"), "\(clone)")
+            let recipients = try team.box.git("show", "HEAD:.envagent/common/recipients", cwd: clone).stdout
+            #expect(recipients.contains("\nbase-for dev\n") && recipients.contains(" bob\n"), "\(recipients)")
+            #expect(try team.agent(clone, "verify", "--all-envs").status == 0)
+        }
+    }
+
     @Test func rotationOnOneSideAndAnUpdateOnTheOtherMergeUnderTheNewKey() throws {
         let team = try Team()
         let other = try team.clone("other")
