@@ -140,6 +140,16 @@ import Testing
         #expect(unset.status == 0, "\(unset.stderr)")
         #expect(!(try box.git("show", "HEAD:.envagent/prod/recipients").stdout.contains("base-for")))
         #expect(try renderedJSON(box, "dev") == ["A": "dev-a", "PORTLESS": "dev-port"])
+        // A base file without the agreement (as written before it existed): `agent base` again,
+        // by a member of both, adds the agreement alone.
+        try box.write("base common\n", to: ".envagent/dev/base")
+        try box.git("add", ".envagent/dev/base")
+        try box.git("commit", "-qm", "base written by hand")
+        #expect(try box.agent("render").status == 13)
+        let confirmed = try box.agent("base", "common")
+        #expect(confirmed.status == 0, "\(confirmed.stderr)")
+        #expect(try box.git("show", "--format=", "--name-only", "HEAD").stdout == ".envagent/common/recipients\n")
+        #expect(try renderedJSON(box, "dev") == ["SHARED": "from-base", "A": "dev-a", "PORTLESS": "dev-port"])
     }
 
     @Test func copyReencryptsUnderTheTargetKeyInOneCommit() throws {
