@@ -9,8 +9,10 @@ struct BaseCommand: AgentCommand {
         discussion: """
             render, run, render targets and the API's dotenv merge the base's secrets, then the \
             environment's (a secret with the same NAME or ENV_VAR in the environment wins). Setting \
-            a base is one commit; it takes a member of both environments. A base may have a base of \
-            its own (at most \(Operations.maxLayers) layers, no cycles).
+            a base is one commit; it takes a member of both environments, and records in the base's \
+            signed recipients file that the environment may build on it (a base file pushed without \
+            that is refused as untrusted; running `agent base` again as a member of both confirms \
+            it). A base may have a base of its own (at most \(Operations.maxLayers) layers, no cycles).
             """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The base environment to set.") var base: String?
