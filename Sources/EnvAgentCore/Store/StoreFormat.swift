@@ -149,8 +149,8 @@ public struct Endorsement: Sendable, Equatable {
 ///
 /// Format 2 (see docs/format.md): `signing-key`, `public-key`, `recipient` lines sorted by
 /// public key, `base-for` lines (the environments its members let build on it), `endorsement`
-/// lines, and last a `signature` by the signing key over every byte before it. A format-1 file has neither signing key, endorsements nor signature; it is read
-/// only to upgrade it.
+/// lines, and last a `signature` by the signing key over every byte before it. A format-1
+/// file has neither signing key, endorsements nor signature; it is read only to upgrade it.
 public struct RecipientsFile: Sendable, Equatable {
     // Changing any field voids the signature: the file must be signed again (`sign`).
     /// The environment's Ed25519 signing public key (derived from the environment key).
