@@ -76,7 +76,10 @@ kill "$server_pid"
 wait "$server_pid" || { echo "contract: the server did not exit cleanly on SIGTERM" >&2; exit 1; }
 server_pid=""
 git -C "$work/repo" fsck --strict --no-progress >/dev/null 2>&1 || { echo "contract: git fsck failed after the run" >&2; exit 1; }
-if grep -q "sk-proj-contract\|${token##*_}" "$work/serve.log"; then
+# The token's secret: what follows `agt_<id>_` (base64url, so it may contain `_` itself).
+secret="${token#agt_*_}"
+[[ ${#secret} -ge 40 ]] || { echo "contract: unexpected token shape" >&2; exit 1; }
+if grep -qF -e "sk-proj-contract" -e "$secret" "$work/serve.log"; then
     echo "contract: a value or the token appeared in the server log" >&2; exit 1
 fi
 echo "contract: passed (no 5xx, every response conforms; CLI update visible at once; clean shutdown; git fsck clean)"
